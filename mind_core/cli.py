@@ -1,0 +1,101 @@
+"""The ``mind-core`` command line. Every command is a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import BundleError, DataError
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+# --- data -------------------------------------------------------------------------------------
+
+def cmd_data_fetch(args) -> None:
+    from . import fetch
+
+    dest = fetch.data_dir() / args.name
+    if args.source_path:
+        path = fetch.fetch_from_local(Path(args.source_path), dest)
+    elif args.name == "ml-100k" and args.source == "index":
+        path = fetch.fetch_ml100k_from_index(dest)
+    else:
+        path = fetch.fetch_grouplens(args.name, dest, base_url=args.base_url)
+    print(f"{args.name}: ready in {path}")
+
+
+def dataset_summary(name_or_path) -> dict:
+    from .encoding import encode
+    from .fetch import resolve_dataset_path
+    from .readers import read_dataset
+    from .samples import build_split
+
+    ds = read_dataset(resolve_dataset_path(name_or_path))
+    split = build_split(encode(ds), max_length=1)
+    return {
+        "name": ds.name, "users": ds.n_users, "items": ds.n_items,
+        "interactions": len(ds.interactions), "fingerprint": ds.fingerprint(),
+        "evaluated_users": len(split.test.users),
+        "unevaluated_users": split.n_unevaluated_users,
+        "training_samples": len(split.train_labels),
+        "genres": sorted({g for gs in ds.items["genres"] for g in gs}),
+    }
+
+
+def cmd_data_info(args) -> None:
+    info = dataset_summary(args.dataset)
+    if args.json:
+        _print_json(info)
+        return
+    for key, value in info.items():
+        print(f"{key:>18}: {', '.join(value) if isinstance(value, list) else value}")
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mind-core", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="fetch and inspect datasets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    f = data_sub.add_parser("fetch", help="fetch a MovieLens dataset into data/")
+    f.add_argument("name", choices=["ml-100k", "ml-1m"])
+    f.add_argument("--source", choices=["index", "grouplens"], default="index",
+                   help="ml-100k: from the recbole wheel on the package index (default) or "
+                        "GroupLens; ml-1m always comes from GroupLens")
+    f.add_argument("--from", dest="source_path", metavar="PATH",
+                   help="install from a local recbole wheel, zip or folder instead")
+    f.add_argument("--base-url", help="GroupLens mirror (default: files.grouplens.org)")
+    f.set_defaults(func=cmd_data_fetch)
+    i = data_sub.add_parser("info", help="counts of a dataset")
+    i.add_argument("dataset", help="ml-100k, ml-1m or a folder/.zip/.csv path")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_data_info)
+
+    from . import cli_model  # model commands live apart to keep this file short
+
+    cli_model.add_commands(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (DataError, BundleError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
