@@ -20,6 +20,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 from .errors import DataError
@@ -35,6 +36,8 @@ GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
 GROUPLENS_FILES = {"ml-100k": ["u.data", "u.user", "u.item"],
                    "ml-1m": ["ratings.dat", "users.dat", "movies.dat"]}
 MAX_DOWNLOAD_BYTES = 512 * 1024**2
+# what a damaged archive raises while reading a member (bad CRC, broken deflate stream, cut short)
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
 
 
 def data_dir() -> Path:
@@ -52,7 +55,8 @@ def resolve_dataset_path(name_or_path: str | os.PathLike) -> Path:
     if path.exists():
         return path
     if str(name_or_path) in GROUPLENS_FILES:
-        raise DataError(candidate, f"dataset not fetched yet: run `mind-core data fetch {name_or_path}`")
+        raise DataError(candidate, "dataset not fetched yet: run "
+                        f"`mind-core data fetch {name_or_path}`")
     raise DataError(path, "no such dataset: give a known name (ml-100k, ml-1m) or a folder, "
                     ".zip or .csv path")
 
@@ -81,13 +85,20 @@ def extract_recbole_ml100k(wheel: Path, dest: Path) -> Path:
         raise DataError(wheel, f"expected the {RECBOLE_REQUIREMENT} wheel (a zip archive)")
     tmp = Path(tempfile.mkdtemp(prefix=".ml-100k-", dir=dest.parent))
     try:
-        with zipfile.ZipFile(wheel) as z:
+        try:
+            z = zipfile.ZipFile(wheel)
+        except ZIP_ERRORS as e:  # is_zipfile only looks at the end record
+            raise DataError(wheel, f"damaged zip archive ({e})") from None
+        with z:
             for filename, expected in RECBOLE_SHA256.items():
                 member = RECBOLE_MEMBER.format(filename.rsplit(".", 1)[1])
                 try:
                     data = z.read(member)
                 except KeyError:
                     raise DataError(wheel, f"missing member {member}") from None
+                except ZIP_ERRORS as e:
+                    raise DataError(wheel, f"damaged member {member} ({e}); delete the wheel "
+                                    "and fetch again") from None
                 if _sha256(data) != expected:
                     raise DataError(wheel, f"{member} has sha256 {_sha256(data)}, expected "
                                     f"{expected}")
@@ -109,8 +120,9 @@ def fetch_ml100k_from_index(dest: Path | None = None, cache: Path | None = None)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             got = sorted(Path(tmp).glob("recbole-*.whl"))
             if proc.returncode != 0 or not got:
+                last = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
                 raise DataError(cache, f"could not download {RECBOLE_REQUIREMENT} from the package "
-                                f"index ({proc.stderr.strip().splitlines()[-1:] or 'no wheel'}). "
+                                f"index ({last}). "
                                 "Without an index, copy the wheel into this folder, or run "
                                 "`mind-core data fetch ml-100k --from PATH` with the wheel or a "
                                 "folder/zip holding ml-100k files")
@@ -145,8 +157,11 @@ def fetch_from_local(path: Path, dest: Path) -> Path:
 def fetch_grouplens(name: str, dest: Path | None = None, base_url: str | None = None,
                     timeout: float = 60.0) -> Path:
     """Download ``{base_url}/{name}.zip`` and extract its three data files into ``dest``."""
+    from .readers import read_dataset
+
     if name not in GROUPLENS_FILES:
-        raise DataError(name, f"unknown GroupLens dataset; expected one of {sorted(GROUPLENS_FILES)}")
+        raise DataError(name, "unknown GroupLens dataset; expected one of "
+                        f"{sorted(GROUPLENS_FILES)}")
     base_url = base_url or os.environ.get("MIND_CORE_GROUPLENS_URL", GROUPLENS_URL)
     dest = dest or data_dir() / name
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +177,11 @@ def fetch_grouplens(name: str, dest: Path | None = None, base_url: str | None = 
                     if copied > MAX_DOWNLOAD_BYTES:
                         raise DataError(url, f"download exceeds {MAX_DOWNLOAD_BYTES} bytes")
                     out.write(chunk)
+                # read(n) returns b"" on a dropped connection instead of raising
+                expected = resp.headers.get("Content-Length")
+                if expected and expected.isdigit() and copied != int(expected):
+                    raise DataError(url, f"download cut short: {copied} of {expected} bytes; "
+                                    "try again")
         except (urllib.error.URLError, OSError) as e:
             raise DataError(url, f"download failed ({e}); without internet use "
                             f"`mind-core data fetch {name} --from PATH`") from None
@@ -169,12 +189,19 @@ def fetch_grouplens(name: str, dest: Path | None = None, base_url: str | None = 
             raise DataError(url, "the download is not a zip archive")
         files = tmp / "files"
         files.mkdir()
-        with zipfile.ZipFile(archive) as z:
-            for filename in GROUPLENS_FILES[name]:
-                members = [m for m in z.namelist() if m.rsplit("/", 1)[-1] == filename]
-                if not members:
-                    raise DataError(url, f"the archive has no {filename}")
-                (files / filename).write_bytes(z.read(members[0]))
+        try:
+            with zipfile.ZipFile(archive) as z:
+                for filename in GROUPLENS_FILES[name]:
+                    members = [m for m in z.namelist() if m.rsplit("/", 1)[-1] == filename]
+                    if not members:
+                        raise DataError(url, f"the archive has no {filename}")
+                    (files / filename).write_bytes(z.read(members[0]))
+        except ZIP_ERRORS as e:
+            raise DataError(url, f"the download is a damaged zip archive ({e})") from None
+        try:
+            read_dataset(files, name)  # only data that reads cleanly is installed
+        except DataError as e:
+            raise DataError(url, f"the archive holds unreadable data: {e}") from None
         return _install_folder(files, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -18,6 +18,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -51,12 +52,19 @@ class Source:
         if self.path.is_file():
             if not zipfile.is_zipfile(self.path):
                 raise DataError(self.path, "expected a folder, a .zip archive or a .csv file")
-            self._zip = zipfile.ZipFile(self.path)
+            try:
+                self._zip = zipfile.ZipFile(self.path)
+            except (zipfile.BadZipFile, OSError) as e:
+                raise DataError(self.path, f"damaged zip archive ({e})") from None
             self.names = [n for n in self._zip.namelist() if not n.endswith("/")]
         else:
             self.names = sorted(
-                str(p.relative_to(self.path).as_posix()) for p in self.path.rglob("*") if p.is_file()
+                p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()
             )
+
+    def close(self) -> None:
+        if self._zip:
+            self._zip.close()
 
     def display(self, name: str) -> str:
         return f"{self.path}:{name}" if self._zip else str(self.path / name)
@@ -65,12 +73,17 @@ class Source:
         if self._zip:
             info = self._zip.getinfo(name)
             size = info.file_size
-            data = self._zip.read(name) if size <= MAX_INPUT_BYTES else None
+            try:
+                data = self._zip.read(name) if size <= MAX_INPUT_BYTES else None
+            except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+                # a member whose bytes were damaged: its CRC or deflate stream fails
+                raise DataError(self.display(name), f"damaged zip member ({e})") from None
         else:
             size = (self.path / name).stat().st_size
             data = (self.path / name).read_bytes() if size <= MAX_INPUT_BYTES else None
         if data is None:
-            raise DataError(self.display(name), f"file is {size} bytes; the limit is {MAX_INPUT_BYTES}")
+            raise DataError(self.display(name),
+                            f"file is {size} bytes; the limit is {MAX_INPUT_BYTES}")
         try:
             return data.decode(encoding)
         except UnicodeDecodeError as e:
@@ -86,8 +99,8 @@ class Source:
         parent = PurePosixPath(name).parent
         full = str(parent / filename) if str(parent) != "." else filename
         if full not in self.names:
-            raise DataError(self.display(full), f"missing: the layout of {PurePosixPath(name).name} "
-                            f"needs {filename} beside it")
+            raise DataError(self.display(full), "missing: the layout of "
+                            f"{PurePosixPath(name).name} needs {filename} beside it")
         return full
 
 
@@ -96,7 +109,10 @@ class Source:
 def _split_lines(text: str, display: str, sep: str, fields: list[str], skip_header: bool):
     """Rows of exactly ``len(fields)`` strings plus their 1-based line numbers."""
     rows, numbers = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines() also breaks at \x85, \x0c, \x1c.., which latin-1
+    # decodes from ordinary bytes inside titles
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if number == 1 and skip_header:
             continue
         if not line.strip():
@@ -117,11 +133,14 @@ def _numeric(values: list[str], display: str, column: str, numbers: list[int], i
     dtype = np.int64 if integer else np.float64
     try:
         return np.array(values, dtype=dtype)
-    except ValueError:
+    except (ValueError, OverflowError):
         for v, n in zip(values, numbers, strict=True):
             try:
-                int(v) if integer else float(v)
-            except ValueError:
+                if integer:
+                    np.int64(int(v))  # int() for the syntax, np.int64 for the range
+                else:
+                    float(v)
+            except (ValueError, OverflowError):
                 kind = "an integer" if integer else "a number"
                 raise DataError(display, f"column '{column}': expected {kind}, found {v!r}",
                                 line=n) from None
@@ -170,6 +189,9 @@ def _read_recbole(src: Source, inter: str, name: str) -> Dataset:
     def typed(member, required, encoding="utf-8"):
         display = src.display(member)
         text = src.read_text(member, encoding)
+        if not text.strip():
+            raise DataError(display, "file is empty; expected a RecBole header such as "
+                            f"{':token, '.join(required)}:token and rows")
         header = text.split("\n", 1)[0].rstrip("\r").split("\t")
         fields = [h.split(":", 1)[0] for h in header]
         if not all(":" in h for h in header):
@@ -284,8 +306,9 @@ def read_tutorial_csv(text: str, display: str, name: str) -> Dataset:
 
 # --- entry point ------------------------------------------------------------------------------
 
-LAYOUTS = "RecBole atomic files (*.inter/*.user/*.item), GroupLens ml-100k (u.data/u.user/u.item), " \
-          "GroupLens ml-1m (ratings.dat/users.dat/movies.dat) or the MIND tutorial CSV"
+LAYOUTS = ("RecBole atomic files (*.inter/*.user/*.item), "
+           "GroupLens ml-100k (u.data/u.user/u.item), "
+           "GroupLens ml-1m (ratings.dat/users.dat/movies.dat) or the MIND tutorial CSV")
 
 
 def read_dataset(path: str | os.PathLike, name: str | None = None) -> Dataset:
@@ -303,6 +326,13 @@ def read_dataset(path: str | os.PathLike, name: str | None = None) -> Dataset:
             text = path.read_text("latin-1")
         return read_tutorial_csv(text, str(path), name)
     src = Source(path)
+    try:
+        return _read_source(src, name)
+    finally:
+        src.close()
+
+
+def _read_source(src: Source, name: str) -> Dataset:
     inters = sorted((n for n in src.names if n.endswith(".inter")), key=lambda n: n.count("/"))
     if inters:
         return _read_recbole(src, inters[0], name)
@@ -312,6 +342,10 @@ def read_dataset(path: str | os.PathLike, name: str | None = None) -> Dataset:
         return _read_grouplens_1m(src, member, name)
     csvs = [n for n in src.names if n.lower().endswith(".csv")]
     if len(csvs) == 1:
-        return read_tutorial_csv(src.read_text(csvs[0], "utf-8"), src.display(csvs[0]), name)
+        try:
+            text = src.read_text(csvs[0], "utf-8")
+        except DataError:  # same fallback as a .csv given directly: older exports are latin-1
+            text = src.read_text(csvs[0], "latin-1")
+        return read_tutorial_csv(text, src.display(csvs[0]), name)
     found = ", ".join(src.names[:8]) or "nothing"
-    raise DataError(path, f"unknown layout: expected {LAYOUTS}; found {found}")
+    raise DataError(src.path, f"unknown layout: expected {LAYOUTS}; found {found}")

@@ -22,8 +22,13 @@ class NegativeSampler:
         self.n_items = len(item_counts)
         weights = np.ones(self.n_items) if method == "uniform" else item_counts.astype(np.float64)
         weights[0] = 0.0
+        if weights.sum() <= 0:
+            raise ValueError("NegativeSampler: no item can be drawn (all training counts are 0)")
         self.probabilities = weights / weights.sum()
-        self._cdf = np.cumsum(self.probabilities)
+        # normalise by the last sum, not 1.0: rounding must never let u in [0, 1) fall past the
+        # last drawable item onto a trailing item of weight 0
+        cdf = np.cumsum(weights)
+        self._cdf = cdf / cdf[-1]
         self._rng = np.random.default_rng(seed)
 
     def draw(self, shape) -> np.ndarray:
@@ -32,6 +37,9 @@ class NegativeSampler:
 
     def sample(self, positives: np.ndarray, n: int) -> np.ndarray:
         """(len(positives), n) negatives, none equal to its row's positive (redrawn until so)."""
+        if np.any(self.probabilities[positives] >= 1.0):
+            # the positive is the only drawable item: redrawing would never end
+            raise ValueError("NegativeSampler: a positive is the only item that can be drawn")
         out = self.draw((len(positives), n))
         clash = out == positives[:, None]
         while clash.any():

@@ -1,0 +1,112 @@
+"""Fitting MIND: Adam with weight decay, seeded shuffling and negatives, early stopping on
+validation HR@50 with the best weights restored, and a plain progress callback.
+
+The estimator is kept apart from the model (spotlight's split): ``model.py`` holds pure
+``nn.Module`` code, this module the loop, ``losses.py`` the objectives, ``sampling.py`` the
+negatives.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .evaluate import evaluate_model
+from .losses import listwise_loss, sampled_softmax_loss
+from .model import MIND, MINDConfig, build_model
+from .sampling import NegativeSampler
+
+# progress(event, info): event is "batch" (info: epoch, step, steps, loss) or "epoch"
+# (info: epoch, loss, valid metrics, seconds, best_epoch). Return value ignored.
+Progress = Callable[[str, dict], None]
+
+
+@dataclass
+class TrainResult:
+    model: MIND
+    history: list[dict] = field(default_factory=list)  # one row per epoch
+    best_epoch: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def fit(config: MINDConfig, encoded, split, progress: Progress | None = None) -> TrainResult:
+    """Train a MIND on ``split``'s training samples; returns the best model by validation HR@50."""
+    assert split.max_length == config.max_length, "split built for another max_length"
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build_model(config, encoded).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
+    sampler = NegativeSampler(split.item_counts, config.sample_method, seed=config.seed)
+    log_q = torch.as_tensor(np.log(np.maximum(sampler.probabilities, 1e-12)),
+                            dtype=torch.float32, device=device)
+    history_all = torch.as_tensor(split.train_history, device=device)
+    labels_all = torch.as_tensor(split.train_labels, device=device)
+    features_all = torch.as_tensor(encoded.user_features[split.train_users], device=device)
+    n = len(labels_all)
+    if n == 0:
+        raise ValueError("no training samples: every user needs at least 2 interactions")
+    gen = torch.Generator().manual_seed(config.seed)
+    steps = (n + config.batch_size - 1) // config.batch_size
+    result = TrainResult(model=model)
+    best_hr, best_state, bad_epochs = -1.0, None, 0
+    start = time.perf_counter()
+
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        if config.loss == "listwise":  # fresh negatives every epoch, seeded
+            negatives_all = torch.as_tensor(
+                sampler.sample(split.train_labels, config.neg_ratio), device=device)
+        total, epoch_start = 0.0, time.perf_counter()
+        for step in range(steps):
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            labels = labels_all[idx]
+            user, table = model(history_all[idx], features_all[idx], labels)
+            if config.loss == "listwise":
+                loss = listwise_loss(user, table, labels, negatives_all[idx], config.temperature)
+            elif config.shared_negatives == 0:
+                loss = sampled_softmax_loss(user, table, labels, None, config.temperature)
+            else:
+                negatives = torch.as_tensor(sampler.draw(config.shared_negatives), device=device)
+                loss = sampled_softmax_loss(user, table, labels, negatives, config.temperature,
+                                            log_q=log_q)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            if progress:
+                progress("batch", {"epoch": epoch, "step": step + 1, "steps": steps,
+                                   "loss": total / (step + 1)})
+        valid = evaluate_model(model, encoded, split, which="valid")
+        row = {"epoch": epoch, "loss": total / steps, "seconds": time.perf_counter() - epoch_start,
+               "samples_per_second": n / (time.perf_counter() - epoch_start),
+               **{f"valid_{k}": v for k, v in valid.items()}}
+        result.history.append(row)
+        if valid["HR@50"] > best_hr:
+            best_hr, result.best_epoch, bad_epochs = valid["HR@50"], epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+        if progress:
+            progress("epoch", {**row, "best_epoch": result.best_epoch})
+        if bad_epochs >= config.patience:
+            result.stopped_early = True
+            break
+
+    model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,143 @@
+"""Shared fixtures: the real ml-100k (read once per session) and small files in every layout.
+
+The small layouts all hold the same ratings, users and movies (``RATINGS``, ``USERS``,
+``MOVIES``), so one set of expectations checks every reader.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mind_core.encoding import encode
+from mind_core.fetch import data_dir
+from mind_core.readers import ML100K_GENRES, read_dataset
+from mind_core.samples import build_split
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_TUTORIAL_CSV = REPO.parent / "shared" / "datasets" / "ml-1m_sample.csv"
+
+# (user, item, rating, timestamp), in file order. User 1 rates 10 and 20 at the same second
+# (a tie kept in file order); item 30's title is not ASCII and item 40's holds a comma.
+RATINGS = [
+    (1, 10, 5, 100), (1, 20, 3, 100), (1, 30, 4, 90), (2, 10, 1, 50), (2, 40, 2, 60),
+    (3, 20, 5, 70), (1, 40, 2, 200), (3, 10, 4, 80), (3, 30, 3, 80),
+]
+USERS = {1: ("M", "24", "technician", "85711"), 2: ("F", "53", "other", "94043"),
+         3: ("M", "23", "writer", "32067")}
+MOVIES = {
+    10: ("Toy Story", 1995, ["Animation", "Children's", "Comedy"]),
+    20: ("GoldenEye", 1995, ["Action", "Adventure", "Thriller"]),
+    30: ("Amélie", 2001, ["Comedy", "Romance"]),
+    40: ("Four Rooms, The", 1995, ["Thriller"]),
+}
+LAYOUTS = ["recbole", "grouplens-100k", "grouplens-1m", "tutorial-csv"]
+
+
+def _title(item: int) -> str:
+    title, year, _ = MOVIES[item]
+    return f"{title} ({year})"
+
+
+def layout_files(layout: str) -> dict[str, bytes]:
+    """The small dataset as ``{file name: bytes}`` in one layout."""
+    if layout == "recbole":
+        inter = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+        inter += [f"{u}\t{i}\t{r}\t{t}" for u, i, r, t in RATINGS]
+        user = ["user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token"]
+        user += [f"{u}\t{a}\t{g}\t{o}\t{z}" for u, (g, a, o, z) in USERS.items()]
+        item = ["item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq"]
+        item += [f"{i}\t{t}\t{y}\t{' '.join(gs)}" for i, (t, y, gs) in MOVIES.items()]
+        return {"toy.inter": _text(inter, "utf-8"), "toy.user": _text(user, "utf-8"),
+                "toy.item": _text(item, "utf-8")}
+    if layout == "grouplens-100k":
+        data = [f"{u}\t{i}\t{r}\t{t}" for u, i, r, t in RATINGS]
+        user = [f"{u}|{a}|{g}|{o}|{z}" for u, (g, a, o, z) in USERS.items()]
+        item = []
+        for i, (_, y, gs) in MOVIES.items():
+            flags = "|".join("1" if g in gs else "0" for g in ML100K_GENRES)
+            item.append(f"{i}|{_title(i)}|01-Jan-{y}||http://example.org/{i}|{flags}")
+        return {"u.data": _text(data, "latin-1"), "u.user": _text(user, "latin-1"),
+                "u.item": _text(item, "latin-1")}
+    if layout == "grouplens-1m":
+        ratings = [f"{u}::{i}::{r}::{t}" for u, i, r, t in RATINGS]
+        users = [f"{u}::{g}::{a}::{o}::{z}" for u, (g, a, o, z) in USERS.items()]
+        movies = [f"{i}::{_title(i)}::{'|'.join(gs)}" for i, (_, _, gs) in MOVIES.items()]
+        return {"ratings.dat": _text(ratings, "latin-1"), "users.dat": _text(users, "latin-1"),
+                "movies.dat": _text(movies, "latin-1")}
+    if layout == "tutorial-csv":
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["user_id", "movie_id", "rating", "timestamp", "title", "genres", "gender",
+                    "age", "occupation", "zip"])
+        for u, i, r, t in RATINGS:
+            g, a, o, z = USERS[u]
+            w.writerow([u, i, r, t, _title(i), "|".join(MOVIES[i][2]), g, a, o, z])
+        return {"ratings.csv": out.getvalue().encode("utf-8")}
+    raise ValueError(layout)
+
+
+def _text(lines: list[str], encoding: str) -> bytes:
+    return ("\n".join(lines) + "\n").encode(encoding)
+
+
+def write_files(root: Path, files: dict[str, bytes], as_zip: bool = False,
+                folder: str = "") -> Path:
+    """Write ``files`` into folder ``root`` (or ``root``.zip), under ``folder`` inside it."""
+    prefix = f"{folder}/" if folder else ""
+    if as_zip:
+        path = root.with_suffix(".zip")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in files.items():
+                z.writestr(prefix + name, data)
+        return path
+    for name, data in files.items():
+        target = root / prefix / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def write_layout(tmp_path):
+    """``write_layout(layout, as_zip=False, changes=None, folder="")`` -> a folder or zip path.
+
+    ``changes`` maps a file name to new bytes (or None to leave the file out)."""
+    counter = iter(range(1000))
+
+    def write(layout, as_zip=False, changes=None, folder=""):
+        files = layout_files(layout)
+        for name, data in (changes or {}).items():
+            if data is None:
+                files.pop(name)
+            else:
+                files[name] = data
+        return write_files(tmp_path / f"{layout}-{next(counter)}", files, as_zip, folder)
+
+    return write
+
+
+# --- the real MovieLens-100K --------------------------------------------------------------
+
+ML100K_DIR = data_dir() / "ml-100k"
+
+
+@pytest.fixture(scope="session")
+def ml100k():
+    if not (ML100K_DIR / "ml-100k.inter").exists():
+        pytest.fail(f"{ML100K_DIR} is missing: run `mind-core data fetch ml-100k` (make test does)")
+    return read_dataset(ML100K_DIR)
+
+
+@pytest.fixture(scope="session")
+def ml100k_encoded(ml100k):
+    return encode(ml100k)
+
+
+@pytest.fixture(scope="session")
+def ml100k_split(ml100k_encoded):
+    return build_split(ml100k_encoded, max_length=50)
