@@ -1,21 +1,36 @@
-"""MIND Explorer: entry point (`streamlit run app/main.py`)."""
+"""MIND Explorer: entry point (`streamlit run app/main.py`).
 
-import streamlit as st
+Pages: Explore (one user's interests), Compare (the same user across K), Train (build models
+from the browser), Model (hyperparameters, curves, metrics, routing). The sidebar's dataset,
+model and user choices are shared by every page and survive page switches.
+"""
 
-from mind_core.cli import dataset_summary
+import sys
+from pathlib import Path
 
-st.set_page_config(page_title="MIND Explorer", layout="wide")
-st.title("MIND Explorer")
-st.caption("Multi-Interest Network with Dynamic Routing on MovieLens")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts only app/ on the path
+    sys.path.insert(0, str(ROOT))
 
+import streamlit as st  # noqa: E402
 
-@st.cache_data
-def summary(name: str) -> dict:
-    return dataset_summary(name)
+from app import ui  # noqa: E402
 
+st.set_page_config(page_title="MIND Explorer", page_icon="🧭", layout="wide",
+                   initial_sidebar_state="expanded")
 
-info = summary("ml-100k")
-cols = st.columns(3)
-cols[0].metric("Users", info["users"])
-cols[1].metric("Movies", info["items"])
-cols[2].metric("Ratings", info["interactions"])
+PAGES = [
+    st.Page("views/explore.py", title="Explore", icon=":material/travel_explore:",
+            default=True),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/model.py", title="Model", icon=":material/schema:"),
+]
+
+page = st.navigation(PAGES)
+with st.sidebar:
+    st.markdown("### MIND Explorer")
+    st.caption("Multi-Interest Network with Dynamic Routing (Li et al., CIKM 2019) "
+               "on MovieLens")
+st.session_state["_selection"] = ui.sidebar(page.title)
+page.run()

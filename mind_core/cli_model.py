@@ -46,8 +46,10 @@ def config_from_args(args) -> MINDConfig:
     return MINDConfig(**overrides)
 
 
-def _add_config_options(p) -> None:
+def _add_config_options(p, skip: tuple[str, ...] = ()) -> None:
     for f in fields(MINDConfig):
+        if f.name in skip:  # the command gives this option a meaning of its own
+            continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
             p.add_argument(flag, dest=f.name, type=lambda s: s.lower() in ("1", "true", "yes"),
@@ -196,11 +198,8 @@ def add_commands(sub) -> None:
                    default=[1, 2, 4, 8])
     s.add_argument("--seeds", type=int, nargs="+", default=[0])
     s.add_argument("--out", help="JSON file (default data/artifacts/<dataset>/sweep.json)")
-    _add_config_options(s)
+    _add_config_options(s, skip=("interest_num", "seed"))
     s.set_defaults(func=cmd_sweep)
-    for action in s._actions:  # --interest-num is the sweep's list, not a config field
-        if action.dest == "interest_num":
-            s._remove_action(action)
 
     x = sub.add_parser("export-embeddings", help="vectors and targets as .npy/.json")
     x.add_argument("bundle")
@@ -211,11 +210,8 @@ def add_commands(sub) -> None:
     d.add_argument("--dataset", default="ml-100k")
     d.add_argument("--interest-num", dest="interest_num_list", type=int, nargs="+",
                    default=[1, 2, 4, 8])
-    _add_config_options(d)
+    _add_config_options(d, skip=("interest_num",))
     d.set_defaults(func=cmd_build_defaults)
-    for action in d._actions:
-        if action.dest == "interest_num":
-            d._remove_action(action)
 
     try:
         from .cli_serving import add_commands as add_serving

@@ -1,12 +1,15 @@
-"""Training losses. Both are softmax cross-entropies over a candidate set with the positive
-first, logits divided by ``temperature``.
+"""Training losses: softmax cross-entropies over a candidate set, on raw scores (inner
+products) that are divided by ``temperature`` here.
 
 - ``listwise_loss``: the tutorial's form, the positive and ``neg_ratio`` sampled negatives of its
   own (per-sample candidates).
-- ``sampled_softmax_loss``: one set of negatives shared by the whole batch (or the whole
-  catalogue), with the log-Q correction (Bengio & Senécal; Yi et al. 2019) subtracting log q(item)
-  from every logit so that popularity-sampled negatives do not bias scores towards rare items.
-  Negatives equal to a row's positive ("accidental hits") are masked out.
+- ``sampled_softmax_loss``: one set of negatives shared by the whole batch, with the log-Q
+  correction (Bengio & Senécal 2008; Yi et al. 2019) subtracting log q(item) from every logit so
+  that popularity-sampled negatives do not bias scores towards rare items. Negatives equal to a
+  row's positive ("accidental hits") are masked out.
+- ``full_softmax_loss``: every item of the catalogue is a candidate (cheap at MovieLens sizes).
+
+A non-finite loss raises at once: training that diverged should stop, not save NaN weights.
 """
 
 from __future__ import annotations
@@ -24,28 +27,30 @@ def _check(loss: torch.Tensor) -> torch.Tensor:
     return loss
 
 
-def listwise_loss(user, table, labels, negatives, temperature: float):
-    """user (B, D), table (I, D), labels (B,), negatives (B, n) -> scalar."""
-    candidates = torch.cat([labels.unsqueeze(1), negatives], dim=1)  # (B, 1+n)
-    logits = torch.einsum("bd,bnd->bn", user, table[candidates]) / temperature
-    target = torch.zeros(len(labels), dtype=torch.long, device=user.device)
+def _first_is_target(logits):
+    target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
     return _check(F.cross_entropy(logits, target))
 
 
-def sampled_softmax_loss(user, table, labels, negatives, temperature: float, log_q=None):
-    """user (B, D), table (I, D), labels (B,), negatives (M,) shared by the batch, or None for
-    the whole catalogue; log_q (I,) log sampling probability of each item, or None."""
-    if negatives is None:  # full softmax: every item is a candidate, padding excluded
-        logits = user @ table.T / temperature  # (B, I)
-        logits[:, 0] = -math.inf
-        return _check(F.cross_entropy(logits, labels))
-    pos = (user * table[labels]).sum(-1, keepdim=True)  # (B, 1)
-    neg = user @ table[negatives].T  # (B, M)
-    logits = torch.cat([pos, neg], dim=1) / temperature
+def listwise_loss(pos, neg, temperature: float):
+    """pos (B,) the label's score, neg (B, n) its own negatives' scores -> scalar."""
+    return _first_is_target(torch.cat([pos.unsqueeze(1), neg], dim=1) / temperature)
+
+
+def sampled_softmax_loss(pos, neg, labels, negatives, temperature: float, log_q=None):
+    """pos (B,), neg (B, M) scores of negatives (M,) shared by the batch; labels (B,);
+    log_q (I,) log sampling probability of each item, or None (uniform: a constant)."""
+    logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / temperature  # (B, 1+M)
     if log_q is not None:
         logits = logits - torch.cat([log_q[labels].unsqueeze(1),
                                      log_q[negatives].unsqueeze(0).expand(len(labels), -1)], 1)
-    hit = negatives.unsqueeze(0) == labels.unsqueeze(1)  # (B, M)
-    logits[:, 1:] = logits[:, 1:].masked_fill(hit, -math.inf)
-    target = torch.zeros(len(labels), dtype=torch.long, device=user.device)
-    return _check(F.cross_entropy(logits, target))
+    hit = torch.cat([torch.zeros_like(labels, dtype=torch.bool).unsqueeze(1),
+                     negatives.unsqueeze(0) == labels.unsqueeze(1)], dim=1)
+    return _first_is_target(logits.masked_fill(hit, -math.inf))
+
+
+def full_softmax_loss(scores, labels, temperature: float):
+    """scores (B, I) of every item (column 0 is padding and never a candidate)."""
+    logits = scores / temperature
+    logits[:, 0] = -math.inf
+    return _check(F.cross_entropy(logits, labels))

@@ -41,7 +41,8 @@ class MINDConfig:
     pow_p: float = 2.0  # label-aware attention sharpness: 0 = mean, large = hard max; 0..10
     profile_dim: int = 8  # embedding size of each profile feature (gender, age, occupation, zip)
     mlp_hidden: tuple[int, ...] = (128,)  # ReLU layers after concatenating the profile
-    recency: bool = True  # extension: recency-rank embedding added before routing (not in paper)
+    recency: bool = False  # extension: recency-weighted routing (not in the paper; see above)
+    candidate_attention: bool = False  # extension: attention per candidate (see scores below)
     # --- loss ---
     loss: str = "sampled_softmax"  # "sampled_softmax" (shared negatives) or "listwise" (tutorial)
     temperature: float = 0.1  # logits are divided by it; 0.02..1
@@ -161,12 +162,12 @@ class B2IRouting(nn.Module):
         u_hat = self.S(behaviours)  # (B, L, D)
         u_hat_fixed = u_hat.detach()
         logits = self.init_logits[:, -L:].unsqueeze(0).expand(B, -1, -1)  # (B, K, L)
-        inactive = (~active).unsqueeze(-1)  # (B, K, 1)
+        logits = logits.masked_fill((~active).unsqueeze(-1), -math.inf)  # inactive: no weight
         keep = mask.unsqueeze(1).to(behaviours.dtype)  # (B, 1, L)
         if behaviour_weight is not None:
             keep = keep * behaviour_weight
         for it in range(self.iters):
-            w = torch.softmax(logits.masked_fill(inactive, -math.inf), dim=1) * keep  # (B, K, L)
+            w = torch.softmax(logits, dim=1) * keep  # (B, K, L)
             if it == self.iters - 1:
                 capsules = squash(torch.bmm(w, u_hat))  # (B, K, D)
             else:
@@ -193,7 +194,11 @@ class InterestMLP(nn.Module):
 
     def __init__(self, dim: int, vocab_sizes: list[int], profile_dim: int, hidden: tuple[int, ...]):
         super().__init__()
-        self.profile = nn.ModuleList(nn.Embedding(n, profile_dim) for n in vocab_sizes)
+        # One table for all profile features (each feature's codes offset into it): a single
+        # lookup per batch instead of one per feature.
+        self.profile = nn.Embedding(sum(vocab_sizes), profile_dim)
+        offsets = torch.tensor([0, *vocab_sizes[:-1]]).cumsum(0)
+        self.register_buffer("offsets", offsets, persistent=False)  # (F,)
         sizes = [dim + profile_dim * len(vocab_sizes), *hidden]
         layers = []
         for a, b in zip(sizes[:-1], sizes[1:], strict=True):
@@ -204,7 +209,7 @@ class InterestMLP(nn.Module):
     def forward(self, capsules, features):
         """capsules (B, K, D), features (B, F) -> interests (B, K, D)."""
         B, K, _ = capsules.shape
-        profile = torch.cat([emb(features[:, f]) for f, emb in enumerate(self.profile)], dim=-1)
+        profile = self.profile(features + self.offsets).flatten(1)  # (B, F·P)
         profile = profile.unsqueeze(1).expand(B, K, -1)  # (B, K, F·P)
         return self.mlp(torch.cat([capsules, profile], dim=-1))
 
@@ -223,6 +228,22 @@ def label_aware_attention(interests, target, active, pow_p: float):
     # mask after scaling: at p = 0, 0 · -inf would be NaN
     weights = torch.softmax((pow_p * scores).masked_fill(~active, -math.inf), dim=1)
     return torch.einsum("bk,bkd->bd", weights, interests)
+
+
+def candidate_aware_scores(interests, candidates, active, pow_p: float):
+    """Extension (not in the paper): label-aware attention applied to every candidate, not only
+    the label. Each candidate item attends over the interests with its own vector, so a
+    candidate's score is softmax(p · V_u^T e)-weighted V_u^T e, which tends to max_k V_k · e as
+    p grows: exactly how serving scores items. With label-only attention, the interests the
+    label did not pick are never scored against negatives during training, yet serving takes
+    the max over all of them. interests (B, K, D), candidates (C, D) shared or (B, C, D),
+    active (B, K) -> scores (B, C)."""
+    if candidates.dim() == 2:
+        dots = torch.einsum("bkd,cd->bkc", interests, candidates)  # (B, K, C)
+    else:
+        dots = torch.einsum("bkd,bcd->bkc", interests, candidates)
+    weights = torch.softmax((pow_p * dots).masked_fill(~active.unsqueeze(-1), -math.inf), dim=1)
+    return (weights * dots).sum(1)  # (B, C)
 
 
 # --- the whole model --------------------------------------------------------------------------
@@ -281,12 +302,25 @@ class MIND(nn.Module):
         """The item tower for the whole catalogue: (I, D), row 0 (padding) zero."""
         return self.items.table()
 
-    def forward(self, history, features, labels):
-        """Training: the label-aware user vector (B, D) and the item table (I, D) to score it."""
-        table = self.items.table()
+    def forward(self, history, features, labels, candidates=None):
+        """Training scores (raw inner products, before temperature).
+
+        labels (B,); candidates: None for every item, (M,) shared by the batch, or (B, n) per
+        row. Returns the label's score (B,) and the candidates' scores: (B, I), (B, M) or
+        (B, n)."""
+        table = self.items.table()  # (I, D)
         interests, active, _ = self._extract(history, features, table)
-        user = label_aware_attention(interests, table[labels], active, self.config.pow_p)
-        return user, table
+        positives = table[labels]  # (B, D)
+        cands = table if candidates is None else table[candidates]  # (I|M, D) or (B, n, D)
+        p = self.config.pow_p
+        if self.config.candidate_attention:
+            pos = candidate_aware_scores(interests, positives.unsqueeze(1), active, p)[:, 0]
+            return pos, candidate_aware_scores(interests, cands, active, p)
+        user = label_aware_attention(interests, positives, active, p)  # (B, D), paper Eq. 10
+        pos = (user * positives).sum(-1)
+        if cands.dim() == 2:
+            return pos, user @ cands.T
+        return pos, torch.einsum("bd,bnd->bn", user, cands)
 
     @torch.no_grad()
     def explain(self, history, features):
@@ -306,4 +340,5 @@ def build_model(config: MINDConfig, encoded) -> MIND:
 
 
 __all__ = ["MINDConfig", "MIND", "build_model", "squash", "label_aware_attention",
+           "candidate_aware_scores",
            "dynamic_interest_number", "B2IRouting", "ItemEmbedding", "InterestMLP"]

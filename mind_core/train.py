@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .evaluate import evaluate_model
-from .losses import listwise_loss, sampled_softmax_loss
+from .losses import full_softmax_loss, listwise_loss, sampled_softmax_loss
 from .model import MIND, MINDConfig, build_model
 from .sampling import NegativeSampler
 
@@ -42,13 +42,26 @@ def resolve_device(name: str) -> torch.device:
 
 
 def fit(config: MINDConfig, encoded, split, progress: Progress | None = None) -> TrainResult:
-    """Train a MIND on ``split``'s training samples; returns the best model by validation HR@50."""
+    """Train a MIND on ``split``'s training samples; returns the best model by validation HR@50.
+
+    The same seed gives the same model, bit for bit, at any thread count: multithreaded
+    scatter-adds (the backward of gathering behaviours from the item table) sum in a varying
+    order, so deterministic algorithms are switched on for the duration of the fit."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _fit(config, encoded, split, progress)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> TrainResult:
     assert split.max_length == config.max_length, "split built for another max_length"
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(config, encoded).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                 weight_decay=config.weight_decay)
+                                 weight_decay=config.weight_decay, fused=True)
     sampler = NegativeSampler(split.item_counts, config.sample_method, seed=config.seed)
     log_q = torch.as_tensor(np.log(np.maximum(sampler.probabilities, 1e-12)),
                             dtype=torch.float32, device=device)
@@ -74,14 +87,17 @@ def fit(config: MINDConfig, encoded, split, progress: Progress | None = None) ->
         for step in range(steps):
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
             labels = labels_all[idx]
-            user, table = model(history_all[idx], features_all[idx], labels)
+            history, features = history_all[idx], features_all[idx]
             if config.loss == "listwise":
-                loss = listwise_loss(user, table, labels, negatives_all[idx], config.temperature)
+                pos, neg = model(history, features, labels, negatives_all[idx])
+                loss = listwise_loss(pos, neg, config.temperature)
             elif config.shared_negatives == 0:
-                loss = sampled_softmax_loss(user, table, labels, None, config.temperature)
+                pos, scores = model(history, features, labels)
+                loss = full_softmax_loss(scores, labels, config.temperature)
             else:
                 negatives = torch.as_tensor(sampler.draw(config.shared_negatives), device=device)
-                loss = sampled_softmax_loss(user, table, labels, negatives, config.temperature,
+                pos, neg = model(history, features, labels, negatives)
+                loss = sampled_softmax_loss(pos, neg, labels, negatives, config.temperature,
                                             log_q=log_q)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

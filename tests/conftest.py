@@ -141,3 +141,43 @@ def ml100k_encoded(ml100k):
 @pytest.fixture(scope="session")
 def ml100k_split(ml100k_encoded):
     return build_split(ml100k_encoded, max_length=50)
+
+
+# --- trained models -------------------------------------------------------------------------
+
+# Small enough to train in a few seconds, big enough to beat popularity: used by every test that
+# needs a real trained bundle (retrieval, projection, ONNX, CLI, app).
+TINY_CONFIG = dict(embed_dim=16, max_length=20, epochs=2, batch_size=1024, patience=1,
+                   learning_rate=5e-3, mlp_hidden=(32,))
+TINY_INTEREST_NUMS = (1, 2, 4)
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory):
+    """A data folder holding the real ml-100k (linked, not copied) and tiny trained bundles for
+    K = 1, 2, 4 under ``artifacts/ml-100k/``. ``MIND_CORE_DATA_DIR`` points at it for the
+    session, so the CLI, the pipeline and the app all find these models and nothing else."""
+    import os
+
+    from mind_core.bundle import default_bundle_path
+    from mind_core.model import MINDConfig
+    from mind_core.pipeline import train_bundle
+
+    real = data_dir() / "ml-100k"
+    if not (real / "ml-100k.inter").is_file():
+        pytest.skip("ml-100k not fetched: run `make data`")
+    home = tmp_path_factory.mktemp("home")
+    (home / "ml-100k").symlink_to(real, target_is_directory=True)
+    previous = os.environ.get("MIND_CORE_DATA_DIR")
+    os.environ["MIND_CORE_DATA_DIR"] = str(home)
+    try:
+        paths = {}
+        for k in TINY_INTEREST_NUMS:
+            config = MINDConfig(**TINY_CONFIG, interest_num=k)
+            paths[k] = train_bundle("ml-100k", config, out=default_bundle_path(config, "ml-100k"))
+        yield {"home": home, "bundles": paths}
+    finally:
+        if previous is None:
+            os.environ.pop("MIND_CORE_DATA_DIR", None)
+        else:
+            os.environ["MIND_CORE_DATA_DIR"] = previous

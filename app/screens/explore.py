@@ -1,0 +1,298 @@
+"""Explore: one user's history, the interests MIND extracted, and what each one retrieves."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import charts, state, ui
+from app.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
+from mind_core.errors import BundleError
+
+MAP_KEY = "umap_map"
+COLUMNS_PER_ROW = 4
+
+
+def ranked_list(hits, titles, held, color: str) -> str:
+    """An interest's top-N as compact HTML rows: rank, title (★ if held out), score."""
+    rows = []
+    for rank, (c, score) in enumerate(hits, start=1):
+        star = f" <b style='color:{HELD_OUT_COLOR}'>★ held out</b>" if c == held else ""
+        rows.append(
+            f"<div style='display:flex;justify-content:space-between;gap:8px;"
+            f"border-left:3px solid {color};padding:1px 0 1px 6px;margin:2px 0;"
+            f"font-size:0.86em'><span>{rank}. {html.escape(str(titles[c]))}{star}</span>"
+            f"<span style='opacity:.7;font-variant-numeric:tabular-nums'>{score:.3f}</span>"
+            "</div>")
+    return "".join(rows) or "<i>nothing retrieved</i>"
+
+
+def render() -> None:
+    ui.page_header(
+        "Explore a user",
+        "MIND turns a user's viewing history into several interest vectors (one per taste) and "
+        "searches the catalogue with each of them separately. Pick a user in the sidebar.")
+
+    sel: state.Selection = st.session_state["_selection"]
+    ui.require_model(sel)
+
+    with st.sidebar:
+        st.divider()
+        st.slider("Movies per interest (N)", 5, 50, step=5, key=state.bind("n"),
+                  on_change=state.sync, args=("n",),
+                  help="How many movies each interest retrieves; the merged list has N too.")
+        backends = ["annoy", "exact"]
+        st.radio("Search", backends, key=state.bind("backend", backends), on_change=state.sync,
+                 args=("backend",), horizontal=True,
+                 format_func={"annoy": "Annoy (approximate)", "exact": "Exact"}.__getitem__,
+                 help="Annoy searches a tree index (fast at any size); exact scores every movie.")
+
+    try:
+        loaded = state.load(sel.entry)
+    except ui.READABLE as e:
+        ui.show_failure(f"Cannot load model {sel.entry.name}", e)
+        st.stop()
+
+    data = loaded.data
+    dataset, L = loaded.bundle.meta.get("dataset", sel.dataset), data.split.max_length
+    row = state.user_row(sel, data)
+    n, backend = int(state.get("n")), state.get("backend")
+    merge = state.get("merge")
+    if merge not in state.merge_strategies():
+        merge = "max_score"
+        state.put("merge", merge)
+    try:
+        rec = state.recommend_for(loaded, row, n, merge, backend)
+    except BundleError as e:
+        if backend != "annoy":
+            raise
+        st.warning(f"No Annoy index for this model, using exact search instead. ({e})")
+        backend = "exact"
+        rec = state.recommend_for(loaded, row, n, merge, backend)
+    try:
+        labels = state.labels(loaded, row, rec)
+    except ui.READABLE as e:  # e.g. weights that no longer fit the code: still show results
+        st.warning(f"Interest labels and routing are unavailable for this model: {e}")
+        labels = [{"active": bool(a), "label": f"interest {k + 1}", "routed": [], "genres": []}
+                  for k, a in enumerate(rec.active)]
+    items = state.items_table(dataset, L)
+    held = state.held_out(dataset, L, row)
+    K = sel.entry.k
+    titles = items["title"].to_numpy()
+    genres_col = items["genres"].to_numpy()
+
+    # --- profile and history ------------------------------------------------------------------
+    users = state.users_table(dataset, L)
+    profile = users.iloc[row]
+    history = state.user_history(dataset, L, row)
+    n_active = int(np.asarray(rec.active).sum())
+    st.subheader(f"User {sel.user_id}")
+    gender = {"M": "man", "F": "woman"}.get(str(profile["gender"]), str(profile["gender"]))
+    c = st.columns([2, 1, 1, 2])
+    c[0].markdown(f"**Profile**<br>{profile['age']}-year-old {gender}<br>"
+                  f"{html.escape(str(profile['occupation']))} · zip "
+                  f"{html.escape(str(profile['zip']))}", unsafe_allow_html=True)
+    c[1].metric("Movies rated", int(profile["movies"]))
+    c[2].metric("Active interests", f"{n_active} of {K}",
+                help="MIND gives a user with n movies at most log2(n) interests (paper Eq. 9).")
+    if held is not None:
+        c[3].markdown(
+            "**Held-out movie** " + badge("hidden from the model", HELD_OUT_COLOR) +
+            f"<br>★ {html.escape(str(titles[held]))}<br><span style='opacity:.75'>"
+            f"{genres_col[held]}</span>", unsafe_allow_html=True)
+
+    with st.expander(f"Viewing history ({len(history)} movies, most recent first)",
+                     expanded=False):
+        st.caption("Every movie the user rated, newest first. The last one (★) is held out: the "
+                   "model never saw it, and the lists below try to find it.")
+        shown = history.iloc[::-1].reset_index(drop=True)
+        shown.insert(0, "", np.where(shown["held_out"], "★ held out", ""))
+        st.dataframe(shown.drop(columns=["code", "held_out"]), hide_index=True, height=280,
+                     width="stretch",
+                     column_config={"date": st.column_config.DateColumn("date"),
+                                    "rating": st.column_config.NumberColumn("rating",
+                                                                            format="%d ★"),
+                                    "year": st.column_config.NumberColumn("year", format="%d")})
+
+
+    # --- the map ------------------------------------------------------------------------------
+    @st.cache_data(show_spinner=False, max_entries=16)
+    def _catalogue(path: str, mtime: int, dataset: str, L: int) -> dict:
+        proj = state.get_projection(path, mtime)
+        return charts.catalogue_trace(state.items_table(dataset, L), np.asarray(proj["items_xy"]))
+
+
+    def _selected_codes() -> list[int]:
+        event = st.session_state.get(MAP_KEY)
+        if not event:
+            return []
+        try:
+            points = event["selection"]["points"]
+        except (KeyError, TypeError):
+            return []
+        codes = []
+        for p in points:
+            cd = p.get("customdata")
+            if isinstance(cd, list):
+                cd = cd[0] if cd else None
+            if cd is not None and int(cd) > 0 and int(cd) not in codes:
+                codes.append(int(cd))
+        return codes
+
+
+    @st.fragment
+    def interest_map(loaded: state.Loaded, row: int, rec, held: int | None) -> None:
+        st.subheader("Interest map")
+        st.caption("Every movie of the catalogue (faint, coloured by genre) placed by UMAP so that "
+                   "movies MIND scores alike sit together. Black rings: the user's history. "
+                   "Diamonds: the user's interest vectors, numbered; dots in the same colour: the "
+                   "movies that interest retrieves. Red star: the held-out movie. Drag a box (or "
+                   "click a movie) to inspect it.")
+        entry = loaded.entry
+        try:
+            proj = state.get_projection(entry.path, entry.mtime)
+        except (BundleError, FileNotFoundError, ImportError) as e:
+            st.info(f"This model has no map (its UMAP projection was not built): {e}")
+            return
+        items_xy = np.asarray(proj["items_xy"])
+        interests_xy = np.asarray(proj["interests_xy"])[row]
+        selected = _selected_codes()
+        fig = charts.umap_figure(_catalogue(entry.path, entry.mtime, dataset, L), items,
+                                 items_xy, interests_xy, rec.active, rec.per_interest,
+                                 rec.history, held)
+        left, right = st.columns([3, 1])
+        with left:
+            st.plotly_chart(fig, key=MAP_KEY, on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), width="stretch",
+                            config={"displaylogo": False, "scrollZoom": True})
+        with right:
+            selection_details(loaded, rec, selected, held)
+
+
+    def selection_details(loaded: state.Loaded, rec, selected: list[int], held) -> None:
+        st.markdown("**Selection**")
+        if not selected:
+            st.caption("Nothing selected. Box-select or click movies on the map to see them here, "
+                       "with their nearest neighbours in MIND's item space.")
+            return
+        source = {c: (k, s) for k, hits in enumerate(rec.per_interest) for c, s in hits}
+        watched = set(rec.history)
+        rows = []
+        for c in selected[:200]:
+            k, s = source.get(c, (None, None))
+            rows.append({"title": titles[c], "genres": genres_col[c],
+                         "retrieved by": interest_name(k) if k is not None else "",
+                         "score": s, "watched": "✓" if c in watched else
+                         ("held out" if c == held else "")})
+        st.caption(f"{len(selected)} movie{'s' if len(selected) != 1 else ''} selected")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                     height=min(300, 38 + 35 * len(rows)),
+                     column_config={"score": st.column_config.NumberColumn(format="%.3f")})
+        focus = selected[0]
+        if len(selected) > 1:
+            focus = st.selectbox("Nearest movies to", selected[:200],
+                                 format_func=lambda c: titles[c], key="map_focus")
+        try:
+            from mind_core.projection import nearest_items
+
+            near = nearest_items(loaded.bundle, focus, 8)
+        except (ImportError, BundleError, ValueError) as e:
+            st.caption(f"Nearest movies unavailable: {e}")
+            return
+        st.markdown(f"**Nearest to _{titles[focus]}_**")
+        st.dataframe(pd.DataFrame({"title": [titles[c] for c, _ in near],
+                                   "genres": [genres_col[c] for c, _ in near],
+                                   "similarity": [s for _, s in near]}),
+                     hide_index=True, width="stretch",
+                     column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
+
+
+    interest_map(loaded, row, rec, held)
+
+    # --- one column per interest --------------------------------------------------------------
+    st.subheader("What each interest retrieves")
+    st.caption("One column per interest vector. The label names the genres dominating what it "
+               "retrieves; *routed from* lists the history movies dynamic routing assigned mostly "
+               "to it (strongest first). Scores are inner products with the interest vector.")
+    for start in range(0, K, COLUMNS_PER_ROW):
+        cols = st.columns(min(COLUMNS_PER_ROW, K - start))
+        for k, col in zip(range(start, K), cols, strict=False):
+            info = labels[k]
+            with col, st.container(border=True, key=f"interest_col_{k}"):
+                color = interest_color(k)
+                if not info["active"]:
+                    st.markdown(header_bar(interest_name(k), "inactive", "#aaaaaa"),
+                                unsafe_allow_html=True)
+                    st.caption("Not used for this user: with few movies MIND extracts fewer "
+                               "interests (at most log2 of the history length).")
+                    continue
+                st.markdown(header_bar(interest_name(k), info["label"], color),
+                            unsafe_allow_html=True)
+                routed = info["routed"]
+                st.caption("Routed from: " + ("; ".join(titles[c] for c in routed[:4]) or "—") +
+                           (f" (+{len(routed) - 4} more)" if len(routed) > 4 else ""))
+                st.markdown(ranked_list(rec.per_interest[k], titles, held, color),
+                            unsafe_allow_html=True)
+
+
+    # --- the merged list ----------------------------------------------------------------------
+    @st.fragment
+    def merged_list(loaded: state.Loaded, row: int, n: int, backend: str, held) -> None:
+        st.subheader("Merged recommendations")
+        strategies = state.merge_strategies()
+        st.radio("Merge strategy", strategies, key=state.bind("merge", strategies),
+                 on_change=state.sync, args=("merge",), horizontal=True,
+                 format_func={"max_score": "Best score", "round_robin": "Round robin",
+                              "quota": "Equal quota", "diverse": "Genre-diverse"}.get,
+                 help="How the K lists become one: best score over interests (the evaluation "
+                      "protocol), interests taking turns, an equal share each, or a greedy "
+                      "genre-diversity penalty.")
+        merge = state.get("merge")
+        rec = state.recommend_for(loaded, row, n, merge, backend)
+        merged = rec.merged
+        found = [i for i, (c, _, _) in enumerate(merged) if c == held]
+        table = pd.DataFrame({
+            "rank": range(1, len(merged) + 1),
+            "movie": [titles[c] for c, _, _ in merged],
+            "genres": [genres_col[c] for c, _, _ in merged],
+            "score": [s for _, s, _ in merged],
+            "from": [interest_name(k) for _, _, k in merged],
+            "held out": ["★ held-out movie" if c == held else "" for c, _, _ in merged],
+        })
+
+        def colour(r):
+            k = merged[r.name][2]
+            base = [""] * len(r)
+            base[list(r.index).index("from")] = (f"background-color:{interest_color(k)};"
+                                                 "color:white")
+            if merged[r.name][0] == held:
+                base = [s or "background-color:#ffe3e3;font-weight:600" for s in base]
+            return base
+
+        left, right = st.columns([3, 1])
+        with left:
+            st.dataframe(table.style.apply(colour, axis=1).format({"score": "{:.3f}"}),
+                         hide_index=True, width="stretch", height=min(600, 38 + 35 * len(merged)),
+                         key="merged_table")
+        with right:
+            if held is None:
+                st.metric(f"hit@{n}", "n/a")
+                st.caption("This user has no held-out movie.")
+            elif found:
+                st.metric(f"hit@{n}", "1 ✓")
+                st.caption(f"The held-out movie is at rank {found[0] + 1}.")
+            else:
+                st.metric(f"hit@{n}", "0")
+                st.caption(f"The held-out movie is not in the top {n}.")
+            counts = pd.Series([k for _, _, k in merged]).value_counts().sort_index()
+            st.markdown("**Items per interest**<br>" + " ".join(
+                badge(f"{interest_name(int(k))}: {v}", interest_color(int(k)))
+                for k, v in counts.items()), unsafe_allow_html=True)
+            st.caption("Each merged movie keeps the colour of the interest that retrieved it. "
+                       f"Search: {rec.backend}.")
+
+
+    merged_list(loaded, row, n, backend, held)

@@ -1,0 +1,156 @@
+"""Train: build a model from the browser, with live progress; it then appears in every picker."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, state, ui
+from app.training import TrainingLocked, board
+from mind_core.bundle import default_bundle_path, list_bundles
+from mind_core.model import MINDConfig
+
+
+def render() -> None:
+    ui.page_header(
+        "Train a model",
+        "Train MIND with your own hyperparameters. Training runs in the background on this "
+        "server: you can switch pages and come back. The finished model appears in every picker.")
+
+    defaults = MINDConfig()
+    datasets = state.available_datasets()
+
+    with st.form("train_form", border=True):
+        st.markdown("**Hyperparameters**")
+        c = st.columns(4)
+        dataset = c[0].selectbox("Dataset", datasets, index=datasets.index(state.get("dataset"))
+                                 if state.get("dataset") in datasets else 0, key="t_dataset")
+        interest_num = c[1].selectbox("Interests per user (K)", list(range(1, 9)),
+                                      index=defaults.interest_num - 1, key="t_interest_num",
+                                      help="interest_num: interest vectors per user.")
+        embed_dim = c[2].selectbox("Embedding size (D)", [8, 16, 32, 64, 128],
+                                   index=[8, 16, 32, 64, 128].index(defaults.embed_dim),
+                                   key="t_embed_dim")
+        max_length = c[3].number_input("History length (L)", 5, 200, defaults.max_length,
+                                       key="t_max_length",
+                                       help="Most recent movies routed into interests.")
+        c = st.columns(4)
+        epochs = c[0].number_input("Epochs (max)", 1, 200, defaults.epochs, key="t_epochs",
+                                   help="Early stopping on validation HR@50 usually ends sooner.")
+        learning_rate = c[1].number_input("Learning rate", 1e-5, 1.0, defaults.learning_rate,
+                                          format="%.4f", step=1e-3, key="t_learning_rate")
+        temperature = c[2].number_input("Softmax temperature", 0.01, 2.0, defaults.temperature,
+                                        format="%.3f", step=0.01, key="t_temperature")
+        negatives = c[3].number_input("Shared negatives (0 = all)", 0, 10_000,
+                                      defaults.shared_negatives, key="t_negatives",
+                                      help="Sampled-softmax negatives shared per batch; 0 scores "
+                                           "the whole catalogue.")
+        c = st.columns(4)
+        seed = c[0].number_input("Seed", 0, 1_000_000, defaults.seed, key="t_seed")
+        batch_size = c[1].selectbox("Batch size", [128, 256, 512, 1024, 2048],
+                                    index=[128, 256, 512, 1024, 2048].index(defaults.batch_size),
+                                    key="t_batch_size")
+        patience = c[2].number_input("Early-stop patience", 1, 50, defaults.patience,
+                                     key="t_patience")
+        recency = c[3].checkbox("Recency-weighted routing", defaults.recency, key="t_recency",
+                                help="Extension beyond the paper: routing knows which movies are "
+                                     "recent.")
+        c = st.columns(2)
+        serving = c[0].checkbox("Build the search index and the map", True, key="t_serving",
+                                help="The Annoy index and the UMAP map (adds about a minute). "
+                                     "Without them the app searches exactly and shows no map.")
+        rebuild = c[1].checkbox("Retrain if this exact model already exists", False,
+                                key="t_rebuild")
+        submitted = st.form_submit_button("Train", type="primary")
+
+    if submitted:
+        try:
+            config = MINDConfig(interest_num=int(interest_num), embed_dim=int(embed_dim),
+                                max_length=int(max_length), epochs=int(epochs),
+                                learning_rate=float(learning_rate), temperature=float(temperature),
+                                shared_negatives=int(negatives), seed=int(seed),
+                                batch_size=int(batch_size), patience=int(patience),
+                                recency=bool(recency))
+            name = state.get_data(dataset, config.max_length).encoded.name
+            target = default_bundle_path(config, name)
+            if target in list_bundles(name) and not rebuild:
+                st.info(f"This model is already built ({target.name}); pick it in the sidebar, or "
+                        "tick *Retrain* to build it again.")
+            else:
+                board().start(dataset, [config], name, with_serving=bool(serving))
+                st.toast(f"Training K={config.interest_num} started")
+        except TrainingLocked as e:
+            st.error(f"**Not started.** {e}")
+        except ui.READABLE as e:
+            ui.show_failure("Cannot train with these settings", e)
+
+    @st.fragment(run_every=1.0 if board().active() else None)
+    def progress_panel() -> None:
+        jobs = sorted(board().jobs.values(), key=lambda j: -j.started)[:4]
+        if not jobs:
+            return
+        st.subheader("Training runs")
+        seen = st.session_state.setdefault("_jobs_seen_done", set())
+        icons = {"queued": ":material/hourglass_top:", "running": ":material/autorenew:",
+                 "done": ":material/check_circle:", "failed": ":material/error:"}
+        for i, job in enumerate(jobs):
+            c = job.config
+            elapsed = (job.finished or time.time()) - job.started
+            label = (f"{job.title} · {job.state} · {elapsed:.0f} s"
+                     + (f" · model {job.current + 1} of {len(job.configs)}"
+                        if len(job.configs) > 1 else ""))
+            # st.container, not st.status: a status left "running" between polls shows a
+            # check mark in the browser, which would claim the run had finished
+            with st.container(border=True, key=f"job_{i}"):
+                st.markdown(f"{icons[job.state]} **{label}**")
+                if job.state == "done" and job.id in seen and i > 0:
+                    st.caption("Built " + ", ".join(p.rsplit("/", 1)[-1] for p in job.paths))
+                    continue
+                b = job.batch
+                text = (f"K={c.interest_num} · epoch {b['epoch']}/{c.epochs} · batch "
+                        f"{b['step']}/{b['steps']} · loss {b['loss']:.4f}" if b
+                        else "preparing data…")
+                if job.stages and job.state == "running" and b and b["step"] == b["steps"]:
+                    text = job.stages[-1]
+                st.progress(job.fraction(), text=text)
+                if job.epochs:
+                    st.plotly_chart(charts.training_curves(job.epochs, height=260),
+                                    width="stretch", key=f"curves_{job.id}")
+                    last = job.epochs[-1]
+                    st.caption(f"Epoch {last['epoch']}: loss {last['loss']:.4f}, validation "
+                               f"HR@50 {last.get('valid_HR@50', float('nan')):.4f} "
+                               f"(best epoch {last.get('best_epoch', '?')})")
+                if job.error:
+                    st.error(f"**Training failed.** {job.error}  \nExisting models were not "
+                             "changed.")
+                    with st.expander("Details"):
+                        st.code(job.detail or "")
+                if job.state == "done":
+                    st.success("Built " + ", ".join(p.rsplit("/", 1)[-1] for p in job.paths)
+                               + ". Pick it in the sidebar of any page.")
+        finished = {j.id for j in jobs if j.state in ("done", "failed")}
+        if finished - seen:  # a run just ended: refresh the whole app so pickers list the model
+            seen |= finished
+            st.rerun(scope="app")
+
+
+    progress_panel()
+
+    st.subheader(f"Models on {dataset}")
+    st.caption("Every trained model for this dataset, test metrics from training time.")
+    try:
+        entries = state.catalog(dataset)
+    except OSError as e:
+        entries = []
+        ui.show_failure("Cannot list the models", e)
+    if entries:
+        st.dataframe(pd.DataFrame([{
+            "model": e.name, "K": e.k, "D": e.config.get("embed_dim"),
+            "L": e.config.get("max_length"), "epochs": e.config.get("epochs"),
+            "lr": e.config.get("learning_rate"), "seed": e.config.get("seed"),
+            "HR@50": e.hr50, "created": e.created} for e in entries]), hide_index=True,
+            width="stretch", column_config={"HR@50": st.column_config.NumberColumn(format="%.4f")})
+    else:
+        st.info("No model trained on this dataset yet.")

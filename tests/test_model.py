@@ -1,0 +1,244 @@
+"""MIND's parts, its training loop and its multi-interest behaviour."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mind_core.dataset import make_dataset
+from mind_core.encoding import encode
+from mind_core.evaluate import evaluate_model, interest_scores
+from mind_core.losses import full_softmax_loss, listwise_loss, sampled_softmax_loss
+from mind_core.model import (
+    MINDConfig,
+    build_model,
+    candidate_aware_scores,
+    dynamic_interest_number,
+    label_aware_attention,
+    squash,
+)
+from mind_core.samples import build_split
+from mind_core.train import fit
+
+
+@pytest.fixture(scope="module")
+def small(ml100k_encoded):
+    config = MINDConfig(interest_num=4, embed_dim=16, max_length=10, mlp_hidden=(32,))
+    return config, build_model(config, ml100k_encoded).eval(), ml100k_encoded
+
+
+def _history(items, length):
+    h = torch.zeros(length, dtype=torch.long)
+    h[length - len(items):] = torch.as_tensor(items)
+    return h
+
+
+def test_shapes_and_masks(small):
+    config, model, enc = small
+    history = torch.stack([_history(range(1, 11), 10), _history([5, 6, 7], 10),
+                           _history([], 10)])
+    features = torch.as_tensor(enc.user_features[:3])
+    interests, active = model.interests(history, features)
+    assert interests.shape == (3, 4, 16) and active.shape == (3, 4)
+    assert active.dtype == torch.bool
+    assert active.sum(1).tolist() == [3, 1, 1]  # floor(log2 n): 10 -> 3, 3 -> 1, 0 -> 1
+    assert torch.all(interests[~active] == 0)  # inactive interests are never served
+    assert model.item_vectors().shape == (enc.n_items, 16)
+    assert torch.all(model.item_vectors()[0] == 0)  # padding item
+
+
+def test_squash_norm_below_one():
+    z = torch.randn(64, 4, 16) * torch.logspace(-3, 3, 64).view(64, 1, 1)
+    norms = squash(z).norm(dim=-1)
+    assert torch.all(norms <= 1.0)
+    assert torch.all(norms[z.norm(dim=-1) < 100] < 1.0)  # float32 rounds to 1 far beyond
+    # direction is kept
+    cos = torch.nn.functional.cosine_similarity(squash(z), z, dim=-1)
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-4)
+
+
+def test_padding_does_not_change_interests(small):
+    config, model, enc = small
+    features = torch.as_tensor(enc.user_features[:1])
+    full = _history([3, 9, 27, 81], 10).unsqueeze(0)
+    short = full[:, -4:]  # the same behaviours with no padding at all
+    a, _ = model.interests(full, features)
+    b, _ = model.interests(short, features)
+    torch.testing.assert_close(a, b)
+    with torch.no_grad():  # whatever the padding row's parameters hold, nothing changes
+        model.items.ids.weight[0].normal_()
+    c, _ = model.interests(full, features)
+    torch.testing.assert_close(a, c)
+    weights = model.explain(full[0], features[0])
+    assert weights.shape == (4, 10)
+    assert torch.all(weights[:, :6] == 0)  # padded positions get zero routing weight
+    assert torch.allclose(weights[:, 6:].sum(0), torch.ones(4))  # each behaviour splits 1
+
+
+def test_routing_is_fixed_per_model(small):
+    config, model, enc = small
+    history = torch.stack([_history(range(1, 11), 10), _history(range(30, 40), 10)])
+    features = torch.as_tensor(enc.user_features[:2])
+    a, _ = model.interests(history, features)
+    b, _ = model.interests(history, features)
+    assert torch.equal(a, b)
+    twin = build_model(config, enc).eval()  # same seed -> same model
+    c, _ = twin.interests(history, features)
+    assert torch.equal(a, c)
+    other = build_model(MINDConfig(**{**config.to_dict(), "seed": 1}), enc).eval()
+    d, _ = other.interests(history, features)
+    assert not torch.allclose(a, d)
+
+
+def test_dynamic_interest_number():
+    n = torch.tensor([0, 1, 2, 3, 4, 7, 8, 15, 16, 1000])
+    assert dynamic_interest_number(n, 4).tolist() == [1, 1, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert dynamic_interest_number(n, 2).max().item() == 2
+
+
+def test_dynamic_k_off_keeps_every_interest(ml100k_encoded):
+    config = MINDConfig(interest_num=4, embed_dim=8, max_length=10, dynamic_k=False)
+    model = build_model(config, ml100k_encoded).eval()
+    _, active = model.interests(_history([1, 2], 10).unsqueeze(0),
+                                torch.as_tensor(ml100k_encoded.user_features[:1]))
+    assert active.all()
+
+
+def test_label_aware_attention_tends_to_hard_max():
+    torch.manual_seed(0)
+    interests = torch.randn(32, 4, 8)
+    target = torch.randn(32, 8)
+    active = torch.ones(32, 4, dtype=torch.bool)
+    dots = torch.einsum("bkd,bd->bk", interests, target)
+    hard = interests[torch.arange(32), dots.argmax(1)]
+    errors = [(label_aware_attention(interests, target, active, p) - hard).abs().max().item()
+              for p in (0.0, 1.0, 10.0, 1e6)]
+    assert errors[-1] < 1e-4
+    assert errors == sorted(errors, reverse=True)
+    torch.testing.assert_close(label_aware_attention(interests, target, active, 0.0),
+                               interests.mean(1))
+
+
+def test_hard_max_picks_the_highest_dot_product_not_the_largest_magnitude():
+    target = torch.tensor([[1.0, 0.0]])
+    interests = torch.tensor([[[-3.0, 0.0], [-0.5, 0.0], [-2.0, 1.0], [-1.0, 5.0]]])  # dots < 0
+    active = torch.ones(1, 4, dtype=torch.bool)
+    out = label_aware_attention(interests, target, active, 1e4)
+    torch.testing.assert_close(out, interests[:, 1])
+    active[0, 1] = False  # an inactive interest is never attended to, even when it fits best
+    out = label_aware_attention(interests, target, active, 1e4)
+    torch.testing.assert_close(out, interests[:, 3])
+
+
+def test_nan_loss_raises():
+    nan = torch.full((2,), math.nan)
+    labels = torch.tensor([1, 2])
+    with pytest.raises(FloatingPointError, match="diverged"):
+        full_softmax_loss(torch.full((2, 10), math.nan), labels, 0.1)
+    with pytest.raises(FloatingPointError):
+        listwise_loss(nan, torch.zeros(2, 3), 0.1)
+
+
+def test_nan_during_fit_raises(ml100k_encoded):
+    config = MINDConfig(embed_dim=8, max_length=5, epochs=1, learning_rate=1e30,
+                        temperature=1e-6, batch_size=4096)
+    split = build_split(ml100k_encoded, 5)
+    with pytest.raises(FloatingPointError):
+        fit(config, ml100k_encoded, split)
+
+
+def test_sampled_softmax_log_q_and_accidental_hits():
+    torch.manual_seed(0)
+    user, table = torch.randn(3, 4), torch.randn(6, 4)
+    labels = torch.tensor([1, 2, 3])
+    negatives = torch.tensor([1, 4, 5])  # item 1 is row 0's positive: masked for that row
+    log_q = torch.log(torch.tensor([0.0, 0.1, 0.2, 0.3, 0.2, 0.2]).clamp(min=1e-9))
+    pos = (user * table[labels]).sum(-1)
+    loss = sampled_softmax_loss(pos, user @ table[negatives].T, labels, negatives, 1.0, log_q)
+    logits = (user @ table.T) - log_q
+    expected = []
+    for b in range(3):
+        cands = [labels[b].item()] + [n for n in negatives.tolist() if n != labels[b].item()]
+        expected.append(-torch.log_softmax(logits[b, cands], 0)[0])
+    torch.testing.assert_close(loss, torch.stack(expected).mean())
+
+
+def test_candidate_attention_scores_like_serving():
+    torch.manual_seed(0)
+    interests, items = torch.randn(5, 3, 8), torch.randn(20, 8)
+    active = torch.tensor([[True, True, False]] * 5)
+    scores = candidate_aware_scores(interests, items, active, 1e6)
+    torch.testing.assert_close(scores, interest_scores(interests, active, items))
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="temperature"):
+        MINDConfig(temperature=0)
+    with pytest.raises(ValueError, match="unknown field"):
+        MINDConfig.from_dict({"interest_numm": 3})
+
+
+def test_same_seed_same_model(ml100k_encoded):
+    config = MINDConfig(embed_dim=8, max_length=10, epochs=1, batch_size=2048, mlp_hidden=(16,))
+    split = build_split(ml100k_encoded, 10)
+    a = fit(config, ml100k_encoded, split).model.state_dict()
+    b = fit(config, ml100k_encoded, split).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --- multi-interest behaviour on data built for it -------------------------------------------
+
+def _two_cluster_dataset(seed=0, n_users=300, n_clusters=16, cluster_size=12, length=24):
+    """Each user mixes two of many disjoint item clusters, alternating at random."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(1, n_users + 1):
+        a, b = rng.choice(n_clusters, size=2, replace=False)
+        picks = rng.permutation(np.concatenate([
+            a * cluster_size + rng.choice(cluster_size, length // 2, replace=False),
+            b * cluster_size + rng.choice(cluster_size, length // 2, replace=False)]))
+        rows += [(u, int(item) + 1, 1.0, t) for t, item in enumerate(picks)]
+    inter = pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"])
+    n_items = n_clusters * cluster_size
+    items = pd.DataFrame({"title": [f"m{i}" for i in range(1, n_items + 1)],
+                          "year": [None] * n_items, "genres": [[] for _ in range(n_items)]},
+                         index=pd.Index(range(1, n_items + 1)))
+    return make_dataset("clusters", inter, None, items), cluster_size
+
+
+def test_two_interests_capture_two_clusters():
+    ds, size = _two_cluster_dataset()
+    enc = encode(ds)
+    split = build_split(enc, 20)
+    base = dict(embed_dim=6, max_length=20, epochs=25, patience=5, batch_size=256,
+                learning_rate=1e-2, mlp_hidden=(32,), temperature=0.1, pow_p=5.0)
+    k2 = fit(MINDConfig(**base, interest_num=2), enc, split).model
+    k1 = fit(MINDConfig(**base, interest_num=1), enc, split).model
+    m2, m1 = evaluate_model(k2, enc, split), evaluate_model(k1, enc, split)
+    assert m2["HR@10"] > m1["HR@10"]
+
+    cluster_of = (enc.item_ids - 1) // size  # raw ids are 1-based, clusters of `size`
+    history = torch.as_tensor(split.test.history)
+    features = torch.as_tensor(enc.user_features[split.test.users])
+    with torch.no_grad():
+        interests, active = k2.interests(history, features)
+        items = k2.item_vectors()
+    assert active.all()  # 20 behaviours -> floor(log2 20) >= 2
+    pure, distinct = [], []
+    for e in range(len(history)):
+        per = []
+        for k in range(2):
+            scores = interest_scores(interests[e, k:k + 1].unsqueeze(0), active[e, k:k + 1]
+                                     .unsqueeze(0), items)[0]
+            scores[0] = -math.inf
+            top = torch.topk(scores, 10).indices.numpy()
+            clusters, counts = np.unique(cluster_of[top], return_counts=True)
+            per.append((clusters[counts.argmax()], counts.max() / 10))
+        pure += [per[0][1], per[1][1]]
+        distinct.append(per[0][0] != per[1][0])
+    assert np.mean(pure) > 0.7  # each interest retrieves mostly one cluster
+    assert np.mean(distinct) > 0.7  # and the two interests cover different clusters
