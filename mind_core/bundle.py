@@ -77,7 +77,7 @@ class Bundle:
         model = build_model(self.config, encoded)
         try:
             model.load_state_dict(self._weights())
-        except RuntimeError as e:
+        except (RuntimeError, TypeError) as e:  # TypeError: not a dict (a tensor, a list)
             raise BundleError(f"{self.path / 'weights.pt'}: weights do not fit the model "
                               f"described by config.json ({str(e).splitlines()[0]})") from None
         return model.eval()
@@ -149,9 +149,13 @@ def save_bundle(dest: Path, model: MIND, encoded, split, metrics: dict,
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        obj = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BundleError(f"{path}: corrupt JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise BundleError(f"{path}: corrupt JSON (expected an object, found "
+                          f"{type(obj).__name__})")
+    return obj
 
 
 def _read_npy(path: Path, dtype, shape) -> np.ndarray:
@@ -159,8 +163,8 @@ def _read_npy(path: Path, dtype, shape) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except Exception as e:
         raise BundleError(f"{path}: corrupt array ({e.__class__.__name__})") from None
-    if arr.dtype != dtype or arr.shape[: len(shape)] != shape:
-        raise BundleError(f"{path}: expected {np.dtype(dtype)} of shape {shape}+, found "
+    if arr.dtype != dtype or arr.shape != shape:
+        raise BundleError(f"{path}: expected {np.dtype(dtype)} of shape {shape}, found "
                           f"{arr.dtype} {arr.shape}")
     return arr
 
@@ -175,7 +179,10 @@ def load_bundle(path, encoded=None) -> Bundle:
         raise BundleError(f"{path}: incomplete bundle, missing {', '.join(missing)}")
     raw = _read_json(path / "config.json")
     meta = raw.get("meta", {})
-    if meta.get("format_version") != FORMAT_VERSION:
+    if not isinstance(meta, dict):
+        raise BundleError(f"{path / 'config.json'}: field 'meta' must be an object")
+    version = meta.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
         raise BundleError(f"{path / 'config.json'}: bundle format version "
                           f"{meta.get('format_version')!r}, this mind_core reads version "
                           f"{FORMAT_VERSION}; retrain the model")

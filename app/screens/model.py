@@ -68,7 +68,9 @@ def render() -> None:
     st.caption("Read left to right. Each history movie is embedded (id + genres); behaviour-to-"
                "interest routing groups them into K capsules; each capsule joined with the user's "
                "profile goes through ReLU layers to become an interest vector. Training picks, per "
-               "target movie, a mix of interests (label-aware attention); serving searches the "
+               "target movie, a mix of interests (label-aware attention"
+               + ("; here for every candidate movie too" if config.candidate_attention else "")
+               + "); serving searches the "
                "catalogue with each interest separately.")
     D, K, L = config.embed_dim, config.interest_num, config.max_length
     hidden = ", ".join(str(h) for h in config.mlp_hidden)

@@ -57,11 +57,16 @@ def render() -> None:
         recency = c[3].checkbox("Recency-weighted routing", defaults.recency, key="t_recency",
                                 help="Extension beyond the paper: routing knows which movies are "
                                      "recent.")
-        c = st.columns(2)
-        serving = c[0].checkbox("Build the search index and the map", True, key="t_serving",
+        c = st.columns(4)
+        candidate_attention = c[0].checkbox(
+            "Attention per candidate", defaults.candidate_attention, key="t_candidate_attention",
+            help="Extension beyond the paper: training scores every candidate movie with its own "
+                 "mix of interests, the way serving does. Off = the paper's label-aware "
+                 "attention only.")
+        serving = c[1].checkbox("Build the search index and the map", True, key="t_serving",
                                 help="The Annoy index and the UMAP map (adds about a minute). "
                                      "Without them the app searches exactly and shows no map.")
-        rebuild = c[1].checkbox("Retrain if this exact model already exists", False,
+        rebuild = c[2].checkbox("Retrain if this exact model already exists", False,
                                 key="t_rebuild")
         submitted = st.form_submit_button("Train", type="primary")
 
@@ -72,7 +77,8 @@ def render() -> None:
                                 learning_rate=float(learning_rate), temperature=float(temperature),
                                 shared_negatives=int(negatives), seed=int(seed),
                                 batch_size=int(batch_size), patience=int(patience),
-                                recency=bool(recency))
+                                recency=bool(recency),
+                                candidate_attention=bool(candidate_attention))
             name = state.get_data(dataset, config.max_length).encoded.name
             target = default_bundle_path(config, name)
             if target in list_bundles(name) and not rebuild:
