@@ -72,8 +72,8 @@ def analyze(path) -> dict:
 
     capsule_norm = None
     # capsules are internal; re-run routing on the same inputs to read their norms
-    behaviours = table[history] * mask.unsqueeze(-1)
-    capsules, _ = model.routing(behaviours, mask, active)
+    u_hat, mask, behaviour_weight = model.routing_inputs(history, table)
+    capsules, _ = model.routing(u_hat, mask, active, behaviour_weight)
     capsule_norm = capsules.norm(dim=-1)[active].mean().item()
     return {"bundle": str(path), "interest_num": bundle.config.interest_num,
             "active_mean": active.sum(1).float().mean().item(),

@@ -163,15 +163,16 @@ class B2IRouting(nn.Module):
         self.register_buffer("init_logits", torch.randn(interest_num, max_length, generator=g)
                              * init_std)  # (K, L), fixed per model
 
-    def forward(self, behaviours, mask, active, behaviour_weight=None):
-        """behaviours (B, L, D), mask (B, L) bool, active (B, K) bool, behaviour_weight (L,)
-        or None -> capsules (B, K, D) with inactive ones zero, coupling weights (B, K, L)."""
-        B, L, _ = behaviours.shape
-        u_hat = self.S(behaviours)  # (B, L, D)
+    def forward(self, u_hat, mask, active, behaviour_weight=None):
+        """u_hat (B, L, D) the behaviours already mapped by S (see :meth:`MIND.routing_inputs`),
+        mask (B, L) bool, active (B, K) bool, behaviour_weight (L,) or None -> capsules
+        (B, K, D) with inactive ones zero, coupling weights (B, K, L). Padded behaviours get
+        zero weight, whatever their u_hat holds."""
+        B, L, _ = u_hat.shape
         u_hat_fixed = u_hat.detach()
         logits = self.init_logits[:, -L:].unsqueeze(0).expand(B, -1, -1)  # (B, K, L)
         logits = logits.masked_fill((~active).unsqueeze(-1), -math.inf)  # inactive: no weight
-        keep = mask.unsqueeze(1).to(behaviours.dtype)  # (B, 1, L)
+        keep = mask.unsqueeze(1).to(u_hat.dtype)  # (B, 1, L)
         if behaviour_weight is not None:
             keep = keep * behaviour_weight
         for it in range(self.iters):
@@ -281,25 +282,35 @@ class MIND(nn.Module):
         c = self.config
         B, L = history.shape
         assert c.max_length >= L, f"history length {L} exceeds max_length {c.max_length}"
-        mask = history > 0  # (B, L)
-        behaviours = table[history]  # (B, L, D)
-        behaviour_weight = None
-        if self.recency is not None:
-            rank = torch.arange(L - 1, -1, -1, device=history.device)  # most recent = 0
-            behaviours = behaviours + self.recency(rank).unsqueeze(0)
-            # (L,) positive weights, exactly 1 at initialisation
-            behaviour_weight = F.softplus(self.recency_logit[rank]) / math.log(2.0)
-        behaviours = behaviours * mask.unsqueeze(-1)
+        u_hat, mask, behaviour_weight = self.routing_inputs(history, table)
         k_ids = torch.arange(c.interest_num, device=history.device)
         if c.dynamic_k:
             k_user = dynamic_interest_number(mask.sum(1), c.interest_num)  # (B,)
             active = k_ids.unsqueeze(0) < k_user.unsqueeze(1)  # (B, K)
         else:
             active = torch.ones(B, c.interest_num, dtype=torch.bool, device=history.device)
-        capsules, weights = self.routing(behaviours, mask, active, behaviour_weight)
+        capsules, weights = self.routing(u_hat, mask, active, behaviour_weight)
         interests = self.interest_mlp(capsules, features)  # (B, K, D)
         interests = interests * active.unsqueeze(-1)  # inactive interests are never served
         return interests, active, weights
+
+    def routing_inputs(self, history, table):
+        """history (B, L), item table (I, D) -> u_hat (B, L, D) = S e_j for every behaviour
+        (Eq. 8), mask (B, L) bool, behaviour_weight (L,) or None.
+
+        S is linear and shared by every behaviour, so S e_j is a row of S applied to the item
+        table: one (I, D) product instead of one per history slot (B·L rows, 7x more on
+        ml-100k at L=50). Padded slots need no masking here: routing gives them zero weight."""
+        mask = history > 0  # (B, L)
+        u_hat = self.routing.S(table)[history]  # (B, L, D)
+        behaviour_weight = None
+        if self.recency is not None:
+            L = history.shape[1]
+            rank = torch.arange(L - 1, -1, -1, device=history.device)  # most recent = 0
+            u_hat = u_hat + self.routing.S(self.recency(rank)).unsqueeze(0)  # S(e_j + r_j)
+            # (L,) positive weights, exactly 1 at initialisation
+            behaviour_weight = F.softplus(self.recency_logit[rank]) / math.log(2.0)
+        return u_hat, mask, behaviour_weight
 
     def interests(self, history, features):
         """Serving: (B, K, D) interest vectors and (B, K) active mask."""

@@ -97,7 +97,12 @@ def render() -> None:
                   f"{html.escape(str(profile['zip']))}", unsafe_allow_html=True)
     c[1].metric("Movies rated", int(profile["movies"]))
     c[2].metric("Active interests", f"{n_active} of {K}",
-                help="MIND gives a user with n movies at most log2(n) interests (paper Eq. 9).")
+                help=(f"MIND gives a user at most log2(n) interests (paper Eq. 9), where n is "
+                      f"the number of movies routed: the most recent {L} at most, so no user "
+                      f"here gets more than {max(1, int(np.log2(L)))}."
+                      if loaded.bundle.config.dynamic_k else
+                      "This model was trained without the dynamic interest number: every "
+                      "user gets all K interests."))
     if held is not None:
         c[3].markdown(
             "**Held-out movie** " + badge("hidden from the model", HELD_OUT_COLOR) +
