@@ -148,22 +148,36 @@ def families(entries: list[Entry]) -> dict[str, list[Entry]]:
 
 
 def family_label(family: str, all_families: list[str]) -> str:
-    """A short label naming the hyperparameters that tell this configuration apart."""
+    """A short label naming the hyperparameters that tell this configuration apart from the
+    others (the usual ones when nothing differs), led by "paper-faithful" or "default"."""
+    from mind_core.model import PAPER_FAITHFUL, MINDConfig
+
     config = json.loads(family)
-    parts = [f"{short}={config.get(name)}" for name, short in LABEL_FIELDS if name in config]
-    label = " · ".join(parts)
-    same = [f for f in all_families
-            if " · ".join(f"{s}={json.loads(f).get(n)}" for n, s in LABEL_FIELDS) == label]
-    if len(same) > 1:
-        label += f" · #{sorted(same).index(family) + 1}"
-    return label
+    others = [json.loads(f) for f in all_families if f != family]
+    short = dict(LABEL_FIELDS)
+    differing = [n for n in config if any(o.get(n) != config[n] for o in others)]
+    shown = [n for n in differing if n not in PAPER_FAITHFUL] or [
+        n for n, _ in LABEL_FIELDS if n in config]
+    parts = [f"{short.get(n, n)}={config[n]}" for n in shown]
+    defaults = {k: v for k, v in MINDConfig().to_dict().items() if k in config}
+    if all(config.get(k) == v for k, v in PAPER_FAITHFUL.items()):
+        parts.insert(0, "paper-faithful")
+    elif all(config[k] == v for k, v in defaults.items() if k != "device"):
+        parts = ["default"]
+    return " · ".join(parts)
 
 
 def default_family(entries: list[Entry]) -> str | None:
-    """The configuration with the most K values built (ties: the newest)."""
+    """The default configuration (what `make run` builds) if any of it is built; otherwise
+    the configuration with the most K values built (ties: the newest)."""
     if not entries:
         return None
+    from mind_core.model import MINDConfig
+
     fams = families(entries)
+    default = family_key(MINDConfig().to_dict())
+    if default in fams:
+        return default
     return max(fams, key=lambda f: (len(fams[f]), max(e.created for e in fams[f])))
 
 

@@ -456,3 +456,17 @@ def test_interest_colours_are_consistent():
     assert len(set(INTEREST_COLORS)) == 8
     assert [interest_color(k) for k in range(8)] == INTEREST_COLORS
     assert np.all([c.startswith("#") and len(c) == 7 for c in INTEREST_COLORS])
+
+
+def test_configuration_labels_name_what_differs():
+    from app.state import family_key, family_label
+    from mind_core.model import PAPER_FAITHFUL, MINDConfig
+
+    default, paper, wide, seed1 = (family_key(MINDConfig(**kw).to_dict()) for kw in (
+        {}, PAPER_FAITHFUL, {"embed_dim": 32}, {"seed": 1}))
+    every = [default, paper, wide, seed1]
+    assert family_label(default, every) == "default"
+    assert family_label(paper, every).startswith("paper-faithful")
+    assert family_label(wide, every) == "D=32 · seed=0"  # what sets it apart from each other
+    assert family_label(seed1, every) == "D=64 · seed=1"
+    assert family_label(wide, [wide]) == "D=32 · L=20 · epochs=30 · lr=0.003 · τ=0.1 · seed=0"
