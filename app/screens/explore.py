@@ -7,10 +7,12 @@ import html
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from app import charts, state, ui
 from app.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
 from mind_core.errors import BundleError
+from mind_core.model import dynamic_interest_number
 
 MAP_KEY = "umap_map"
 COLUMNS_PER_ROW = 4
@@ -99,7 +101,8 @@ def render() -> None:
     c[2].metric("Active interests", f"{n_active} of {K}",
                 help=(f"MIND gives a user at most log2(n) interests (paper Eq. 9), where n is "
                       f"the number of movies routed: the most recent {L} at most, so no user "
-                      f"here gets more than {max(1, int(np.log2(L)))}."
+                      f"here gets more than "
+                      f"{int(dynamic_interest_number(torch.tensor([L]), K)[0])}."
                       if loaded.bundle.config.dynamic_k else
                       "This model was trained without the dynamic interest number: every "
                       "user gets all K interests."))
