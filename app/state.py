@@ -155,7 +155,11 @@ def family_label(family: str, all_families: list[str]) -> str:
     config = json.loads(family)
     others = [json.loads(f) for f in all_families if f != family]
     short = dict(LABEL_FIELDS)
-    differing = [n for n in config if any(o.get(n) != config[n] for o in others)]
+    def key(c: dict, name: str):  # the default ReLU width follows D: not a difference of its own
+        value = c.get(name)
+        return "2D" if name == "mlp_hidden" and value == [2 * c.get("embed_dim", 0)] else value
+
+    differing = [n for n in config if any(key(o, n) != key(config, n) for o in others)]
     shown = [n for n in differing if n not in PAPER_FAITHFUL] or [
         n for n, _ in LABEL_FIELDS if n in config]
     parts = [f"{short.get(n, n)}={config[n]}" for n in shown]

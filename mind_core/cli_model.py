@@ -55,7 +55,8 @@ def _add_config_options(p, skip: tuple[str, ...] = ()) -> None:
             p.add_argument(flag, dest=f.name, type=lambda s: s.lower() in ("1", "true", "yes"),
                            metavar="BOOL", help=f"default {f.default}")
         elif f.name == "mlp_hidden":
-            p.add_argument(flag, dest=f.name, type=int, nargs="+", help=f"default {f.default}")
+            p.add_argument(flag, dest=f.name, type=int, nargs="+",
+                          help="ReLU layer widths; default one layer of 2 x embed-dim")
         else:
             kind = {"int": int, "float": float, "str": str}.get(str(f.type), str)
             p.add_argument(flag, dest=f.name, type=kind, help=f"default {f.default}")

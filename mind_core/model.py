@@ -44,7 +44,10 @@ class MINDConfig:
     dynamic_k: bool = True  # K'_u = max(1, min(K, floor(log2 n_u))) (paper Eq. 9)
     pow_p: float = 2.0  # label-aware attention sharpness: 0 = mean, large = hard max; 0..10
     profile_dim: int = 8  # embedding size of each profile feature (gender, age, occupation, zip)
-    mlp_hidden: tuple[int, ...] = (128,)  # ReLU layers after concatenating the profile
+    # ReLU layer widths after concatenating the profile; None = one layer of 2·embed_dim (128
+    # at the default D), resolved when the config is built. Measured at D=16: 32 and 128 score
+    # the same (README, "Choosing the defaults"); 1..4 layers of D..4D
+    mlp_hidden: tuple[int, ...] | None = None
     recency: bool = True  # extension: recency-weighted routing (not in the paper; see above)
     candidate_attention: bool = True  # extension: attention per candidate (not in the paper)
     # --- loss ---
@@ -63,7 +66,9 @@ class MINDConfig:
     device: str = "auto"  # "auto", "cpu" or "cuda"
 
     def __post_init__(self):
-        self.mlp_hidden = tuple(self.mlp_hidden)
+        # resolved here, so config.json states the widths (dataclasses.replace keeps them)
+        self.mlp_hidden = ((2 * self.embed_dim,) if self.mlp_hidden is None
+                           else tuple(self.mlp_hidden))
         checks = {
             "interest_num": self.interest_num >= 1, "embed_dim": self.embed_dim >= 1,
             "max_length": self.max_length >= 1, "routing_iters": self.routing_iters >= 1,
@@ -72,6 +77,7 @@ class MINDConfig:
             "loss": self.loss in ("sampled_softmax", "listwise"),
             "sample_method": self.sample_method in ("uniform", "popularity"),
             "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
+            "mlp_hidden": all(isinstance(h, int) and h >= 1 for h in self.mlp_hidden),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -97,6 +103,13 @@ PAPER_FAITHFUL = {"recency": False, "candidate_attention": False}
 
 
 # --- 1. Embedding & pooling layer -------------------------------------------------------------
+
+def gather_rows(table: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """table (I, D), codes (...) -> (..., D): ``table[codes]`` through ``index_select``, whose
+    forward copies whole rows (about 4x faster on CPU than advanced indexing's per-element
+    kernel) and whose backward is one ``index_add_``; the same values and gradients."""
+    return table.index_select(0, codes.reshape(-1)).view(*codes.shape, table.shape[-1])
+
 
 class ItemEmbedding(nn.Module):
     """An item is the mean of its id embedding and its genre embeddings (the paper pools id and
@@ -169,20 +182,53 @@ class B2IRouting(nn.Module):
         (B, K, D) with inactive ones zero, coupling weights (B, K, L). Padded behaviours get
         zero weight, whatever their u_hat holds."""
         B, L, _ = u_hat.shape
-        u_hat_fixed = u_hat.detach()
-        logits = self.init_logits[:, -L:].unsqueeze(0).expand(B, -1, -1)  # (B, K, L)
-        logits = logits.masked_fill((~active).unsqueeze(-1), -math.inf)  # inactive: no weight
         keep = mask.unsqueeze(1).to(u_hat.dtype)  # (B, 1, L)
         if behaviour_weight is not None:
             keep = keep * behaviour_weight
-        for it in range(self.iters):
-            w = torch.softmax(logits, dim=1) * keep  # (B, K, L)
-            if it == self.iters - 1:
-                capsules = squash(torch.bmm(w, u_hat))  # (B, K, D)
-            else:
-                capsules = squash(torch.bmm(w, u_hat_fixed))
-                logits = logits + torch.bmm(capsules, u_hat_fixed.transpose(1, 2))  # (B, K, L)
-        return capsules, w
+        # inactive interests: -inf logits, so no weight after the softmax over interests
+        inactive = torch.zeros(B, active.shape[1], 1, dtype=u_hat.dtype, device=u_hat.device)
+        logits = self.init_logits[:, -L:] + inactive.masked_fill_(~active.unsqueeze(-1), -math.inf)
+        with torch.no_grad():  # the logit updates are not back-propagated through
+            u_hat_fixed, keep_fixed = u_hat.detach(), keep.detach()
+            for _ in range(self.iters - 1):
+                w = torch.softmax(logits, dim=1).mul_(keep_fixed)  # (B, K, L)
+                capsules = squash(torch.bmm(w, u_hat_fixed))  # (B, K, D)
+                logits = torch.baddbmm(logits, capsules, u_hat_fixed.transpose(1, 2))  # (B, K, L)
+        w = torch.softmax(logits, dim=1) * keep
+        return _SquashedSum.apply(w, u_hat), w  # the last iteration: the only one with gradients
+
+
+class _SquashedSum(torch.autograd.Function):
+    """u = squash(w û) (Algorithm 1's last iteration: Eq. 7 applied to the weighted sum),
+    w (B, K, L), û (B, L, D) -> (B, K, D), with its gradient written out.
+
+    squash(z) = c(s) z with s = |z|² and c(s) = s / ((1 + s) √(s + ε)), so
+    ∂u/∂z = c I + 2 c'(s) z zᵀ with c'(s) = (s + 2ε - s²) / (2 √(s + ε)³ (1 + s)²).
+    Autograd's version is about 20 tiny ops and a batched matmul against a transposed view
+    that runs 5x slower than the same product made contiguous; this one is the same
+    gradient (checked against autograd in the tests) in a third of the training step's
+    routing time."""
+
+    EPS = 1e-9  # as in :func:`squash`
+
+    @staticmethod
+    def forward(ctx, w, u_hat):
+        z = torch.bmm(w, u_hat)  # (B, K, D)
+        s = (z * z).sum(-1, keepdim=True)  # (B, K, 1)
+        root = torch.sqrt(s + _SquashedSum.EPS)
+        c = s / ((1.0 + s) * root)
+        ctx.save_for_backward(w, u_hat, z, s, root, c)
+        return z * c
+
+    @staticmethod
+    def backward(ctx, grad):
+        w, u_hat, z, s, root, c = ctx.saved_tensors
+        dc_ds = (s + 2 * _SquashedSum.EPS - s * s) / (2.0 * root ** 3 * (1.0 + s) ** 2)
+        grad_z = grad * c + z * (2.0 * dc_ds * (z * grad).sum(-1, keepdim=True))  # (B, K, D)
+        grad_w = torch.bmm(grad_z, u_hat.transpose(1, 2)) if ctx.needs_input_grad[0] else None
+        grad_u = (torch.bmm(w.transpose(1, 2).contiguous(), grad_z)  # (B, L, D)
+                  if ctx.needs_input_grad[1] else None)
+        return grad_w, grad_u
 
 
 # --- 3. Dynamic interest number ---------------------------------------------------------------
@@ -216,11 +262,16 @@ class InterestMLP(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, capsules, features):
-        """capsules (B, K, D), features (B, F) -> interests (B, K, D)."""
-        B, K, _ = capsules.shape
+        """capsules (B, K, D), features (B, F) -> interests (B, K, D).
+
+        The first layer is W [capsule; profile] + b = W_c capsule + (W_p profile + b): the
+        profile half is the same for a user's K capsules, so it is computed once per user."""
+        D = capsules.shape[-1]
         profile = self.profile(features + self.offsets).flatten(1)  # (B, F·P)
-        profile = profile.unsqueeze(1).expand(B, K, -1)  # (B, K, F·P)
-        return self.mlp(torch.cat([capsules, profile], dim=-1))
+        first = self.mlp[0]
+        hidden = (F.linear(capsules, first.weight[:, :D])  # (B, K, H)
+                  + F.linear(profile, first.weight[:, D:], first.bias).unsqueeze(1))
+        return self.mlp[1:](hidden)
 
 
 # --- 5. Label-aware attention -----------------------------------------------------------------
@@ -233,10 +284,10 @@ def label_aware_attention(interests, target, active, pow_p: float):
     magnitude. We use softmax(p · V_u^T e_i): the same at p = 1, the mean at p = 0, and the hard
     max of the highest dot product as p grows. interests (B, K, D), target (B, D),
     active (B, K) -> (B, D)."""
-    scores = torch.einsum("bkd,bd->bk", interests, target)  # (B, K)
+    scores = torch.bmm(interests, target.unsqueeze(-1)).squeeze(-1)  # (B, K)
     # mask after scaling: at p = 0, 0 · -inf would be NaN
     weights = torch.softmax((pow_p * scores).masked_fill(~active, -math.inf), dim=1)
-    return torch.einsum("bk,bkd->bd", weights, interests)
+    return torch.bmm(weights.unsqueeze(1), interests).squeeze(1)  # (B, D)
 
 
 def candidate_aware_scores(interests, candidates, active, pow_p: float):
@@ -250,7 +301,7 @@ def candidate_aware_scores(interests, candidates, active, pow_p: float):
     if candidates.dim() == 2:
         dots = torch.einsum("bkd,cd->bkc", interests, candidates)  # (B, K, C)
     else:
-        dots = torch.einsum("bkd,bcd->bkc", interests, candidates)
+        dots = torch.bmm(interests, candidates.transpose(1, 2))
     # inactive interests get -inf before the softmax; skipped when every interest is active
     bias = None if bool(active.all()) else torch.zeros(
         active.shape, dtype=dots.dtype, device=dots.device).masked_fill(~active, -math.inf)
@@ -331,7 +382,7 @@ class MIND(nn.Module):
         table: one (I, D) product instead of one per history slot (B·L rows, 7x more on
         ml-100k at L=50). Padded slots need no masking here: routing gives them zero weight."""
         mask = history > 0  # (B, L)
-        u_hat = self.routing.S(table)[history]  # (B, L, D)
+        u_hat = gather_rows(self.routing.S(table), history)  # (B, L, D)
         behaviour_weight = None
         if self.recency is not None:
             L = history.shape[1]
@@ -358,8 +409,9 @@ class MIND(nn.Module):
         (B, n)."""
         table = self.items.table()  # (I, D)
         interests, active, _ = self._extract(history, features, table)
-        positives = table[labels]  # (B, D)
-        cands = table if candidates is None else table[candidates]  # (I|M, D) or (B, n, D)
+        positives = gather_rows(table, labels)  # (B, D)
+        # (I|M, D) shared by the batch, or (B, n, D) per row
+        cands = table if candidates is None else gather_rows(table, candidates)
         p = self.config.pow_p
         if self.config.candidate_attention:
             pos = candidate_aware_scores(interests, positives.unsqueeze(1), active, p)[:, 0]
@@ -368,7 +420,7 @@ class MIND(nn.Module):
         pos = (user * positives).sum(-1)
         if cands.dim() == 2:
             return pos, user @ cands.T
-        return pos, torch.einsum("bd,bnd->bn", user, cands)
+        return pos, torch.bmm(cands, user.unsqueeze(-1)).squeeze(-1)
 
     @torch.no_grad()
     def explain(self, history, features):

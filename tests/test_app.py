@@ -470,3 +470,5 @@ def test_configuration_labels_name_what_differs():
     assert family_label(wide, every) == "D=32 · seed=0"  # what sets it apart from each other
     assert family_label(seed1, every) == "D=64 · seed=1"
     assert family_label(wide, [wide]) == "D=32 · L=20 · epochs=30 · lr=0.003 · τ=0.1 · seed=0"
+    narrow = family_key(MINDConfig(embed_dim=32, mlp_hidden=(32,)).to_dict())
+    assert family_label(narrow, [wide, narrow]) == "mlp_hidden=[32]"

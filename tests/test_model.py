@@ -16,6 +16,7 @@ from mind_core.losses import full_softmax_loss, listwise_loss, sampled_softmax_l
 from mind_core.model import (
     PAPER_FAITHFUL,
     MINDConfig,
+    _SquashedSum,
     build_model,
     candidate_aware_scores,
     dynamic_interest_number,
@@ -204,6 +205,57 @@ def test_candidate_attention_gradient_matches_autograd(pow_p, some_inactive):
     assert torch.autograd.gradcheck(
         lambda x, e: candidate_aware_scores(x * keep, e, active, pow_p),
         (interests, items))
+
+
+def test_routing_last_iteration_gradient_matches_autograd():
+    """The written-out gradient of squash(w û) equals autograd's, for both inputs, with an
+    all-zero row of w (an inactive interest: a zero capsule) among them."""
+    torch.manual_seed(2)
+    w = torch.rand(3, 4, 6, dtype=torch.float64)
+    w[:, 3] = 0.0
+    w.requires_grad_(True)
+    u_hat = torch.randn(3, 6, 5, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(3, 4, 5, dtype=torch.float64)
+    got = torch.autograd.grad((_SquashedSum.apply(w, u_hat) * upstream).sum(), (w, u_hat))
+    want = torch.autograd.grad((squash(torch.bmm(w, u_hat)) * upstream).sum(), (w, u_hat))
+    for g, ref in zip(got, want, strict=True):
+        torch.testing.assert_close(g, ref)
+    torch.testing.assert_close(_SquashedSum.apply(w, u_hat), squash(torch.bmm(w, u_hat)))
+    assert torch.autograd.gradcheck(_SquashedSum.apply, (w, u_hat))
+
+
+def test_routing_logit_updates_are_not_backpropagated(ml100k_encoded):
+    """Gradients reach S and the recency weights only through the last iteration: with
+    routing_iters=3 they equal those of one weighted sum whose softmax is held fixed."""
+    config = MINDConfig(embed_dim=8, max_length=10, mlp_hidden=(8,), recency=True)
+    model = build_model(config, ml100k_encoded)
+    with torch.no_grad():
+        model.recency_logit.normal_()  # away from the initial all-equal weights
+    history = torch.tensor([[0, 0, 3, 9, 4, 7, 1, 2, 5, 6], [0, 0, 0, 0, 0, 0, 8, 3, 2, 11]])
+    active = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    params = (model.routing.S.weight, model.recency_logit)
+
+    u_hat, mask, weight = model.routing_inputs(history, model.items.table())
+    capsules, w = model.routing(u_hat, mask, active, weight)
+    got = torch.autograd.grad(capsules.square().sum(), params)
+
+    u_hat, mask, weight = model.routing_inputs(history, model.items.table())
+    keep = mask.unsqueeze(1) * weight  # (B, 1, L)
+    softmax = torch.where(keep > 0, w / keep, 0.0).detach()  # the last iteration's softmax
+    fixed = squash(torch.bmm(softmax * keep, u_hat))
+    want = torch.autograd.grad(fixed.square().sum(), params)
+    for g, ref in zip(got, want, strict=True):
+        assert g.abs().sum() > 0
+        torch.testing.assert_close(g, ref)
+
+
+def test_mlp_hidden_defaults_to_twice_the_embedding():
+    assert MINDConfig().mlp_hidden == (128,)
+    assert MINDConfig(embed_dim=16).mlp_hidden == (32,)
+    assert MINDConfig(embed_dim=16, mlp_hidden=[64, 32]).mlp_hidden == (64, 32)
+    assert MINDConfig.from_dict(MINDConfig(embed_dim=16).to_dict()).mlp_hidden == (32,)
+    with pytest.raises(ValueError, match="mlp_hidden"):
+        MINDConfig(mlp_hidden=(0,))
 
 
 def test_config_rejects_bad_values():
