@@ -197,3 +197,55 @@ def metrics_vs_k(rows: list[dict], baseline: dict | None, metrics: list[str]):
     fig.update_layout(height=260 * nrows + 40, margin=dict(l=10, r=10, t=40, b=10),
                       font=_FONT, legend=dict(orientation="h", y=1.08), plot_bgcolor="white")
     return fig
+
+
+def metrics_with_bands(results: list[dict], baseline: dict | None, metrics: list[str],
+                       xlabel: str, categorical: bool = False):
+    """One panel per metric against a setting's values: the mean over seeds as a line, a band
+    of ± one sd over seeds, each seed's own value as a faint dot, popularity dashed.
+
+    ``results``: mind_core.sweep.summarize's rows (``value``, ``metrics[m] = {mean, sd, n}``,
+    ``per_seed[m]`` optional)."""
+    n = len(metrics)
+    ncols = 3
+    nrows = (n + ncols - 1) // ncols
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=metrics,
+                        horizontal_spacing=0.08, vertical_spacing=0.18)
+    xs = [str(r["value"]) if categorical else r["value"] for r in results]
+    for i, m in enumerate(metrics):
+        r, c = i // ncols + 1, i % ncols + 1
+        rows = [row["metrics"].get(m) for row in results]
+        if any(v is None for v in rows):
+            continue
+        mean = np.array([v["mean"] for v in rows])
+        sd = np.array([v["sd"] for v in rows])
+        fig.add_trace(go.Scatter(x=xs + xs[::-1], y=np.r_[mean + sd, (mean - sd)[::-1]].tolist(),
+                                 fill="toself", fillcolor="rgba(31,119,180,0.18)",
+                                 line=dict(width=0), hoverinfo="skip", name="± 1 sd over seeds",
+                                 showlegend=i == 0, legendgroup="band"), row=r, col=c)
+        fig.add_trace(go.Scatter(
+            x=xs, y=mean.tolist(), mode="lines+markers", name="MIND, mean over seeds",
+            showlegend=i == 0, legendgroup="mean", line=dict(color="#1f77b4"),
+            customdata=[[v["sd"], v["n"]] for v in rows],
+            hovertemplate=f"{xlabel}=%{{x}}<br>{m} %{{y:.4f}} ± %{{customdata[0]:.4f}}"
+                          " (%{customdata[1]} seeds)<extra></extra>"), row=r, col=c)
+        seeds_x, seeds_y = [], []
+        for x, row in zip(xs, results, strict=True):
+            for v in row.get("per_seed", {}).get(m, []):
+                seeds_x.append(x)
+                seeds_y.append(v)
+        if seeds_x:
+            fig.add_trace(go.Scatter(x=seeds_x, y=seeds_y, mode="markers", name="one seed",
+                                     showlegend=i == 0, legendgroup="seed",
+                                     marker=dict(size=5, color="#1f77b4", opacity=0.45)),
+                          row=r, col=c)
+        if baseline and m in baseline:
+            fig.add_trace(go.Scatter(x=[xs[0], xs[-1]], y=[baseline[m]] * 2, mode="lines",
+                                     name="most popular", showlegend=i == 0,
+                                     legendgroup="baseline",
+                                     line=dict(color=BASELINE_COLOR, dash="dash")), row=r, col=c)
+        fig.update_xaxes(title_text=xlabel, row=r, col=c,
+                         **({"type": "category"} if categorical else {"tickvals": xs}))
+    fig.update_layout(height=260 * nrows + 60, margin=dict(l=10, r=10, t=50, b=10),
+                      font=_FONT, legend=dict(orientation="h", y=1.1), plot_bgcolor="white")
+    return fig

@@ -1,7 +1,8 @@
 """MIND Explorer: entry point (`streamlit run app/main.py`).
 
-Pages: Explore (one user's interests), Compare (the same user across K), Train (build models
-from the browser), Model (hyperparameters, curves, metrics, routing). The sidebar's dataset,
+Pages: Explore (one user's interests), Compare (the same user across K, beside the seed noise
+floor), Sweep (any hyperparameter over values x seeds), Train (build models from the browser),
+Model (hyperparameters, curves, metrics, routing). The sidebar's dataset,
 model and user choices are shared by every page and survive page switches.
 """
 
@@ -23,6 +24,7 @@ PAGES = [
     st.Page("views/explore.py", title="Explore", icon=":material/travel_explore:",
             default=True),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/sweep.py", title="Sweep", icon=":material/tune:"),
     st.Page("views/train.py", title="Train", icon=":material/model_training:"),
     st.Page("views/model.py", title="Model", icon=":material/schema:"),
 ]

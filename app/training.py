@@ -5,16 +5,23 @@ going when the reader switches pages, and every session sees it. Progress arrive
 library's plain ``progress(event, info)`` callback and is stored on the job; the Train page
 polls it from a fragment (``st.fragment(run_every=...)``).
 
-Two trainings of the same configuration cannot run at once: a job holds a lock file
-``artifacts/<dataset>/.lock-<model name>`` created with ``O_EXCL`` (so it also holds across
-server processes); a lock whose process is gone is stale and is taken over. A failed job
-shows its error; bundles are written atomically by the library, so existing models stay as
-they were.
+Two trainings of the same configuration cannot run at once: a job holds the configuration's
+lock (:mod:`mind_core.lock`, lock file ``artifacts/<dataset>/.lock-<model name>``) for its
+whole run, the same lock ``mind-core train``, ``sweep`` and ``build-defaults`` take, so the app
+and the CLI exclude each other too; a lock whose process is gone is taken over. The job calls
+``train_bundle(..., lock=False)`` because it already holds the locks (they are not
+re-entrant). A failed job shows its error; bundles are written atomically by the library, so
+existing models stay as they were.
+
+A job shares the server's CPU with every reader's page reruns. It yields: its thread runs at
+the lowest priority (nice 19; Linux schedules each thread on its own) and torch computes on that
+thread alone while it runs (``background_priority``), so training takes longer and pages stay
+responsive (measured by ``bench/bench_load.py``).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import threading
 import time
@@ -24,52 +31,58 @@ from pathlib import Path
 
 import streamlit as st
 
-from mind_core.bundle import artifacts_dir, default_bundle_path, model_name
+from mind_core.bundle import default_bundle_path, model_name
+from mind_core.lock import Lock, TrainingLocked, acquire
+from mind_core.lock import lock_path as lock_path
 from mind_core.model import MINDConfig
 
-
-class TrainingLocked(RuntimeError):
-    """This configuration is already being trained."""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def lock_path(dataset: str, config: MINDConfig) -> Path:
-    return artifacts_dir(dataset) / f".lock-{model_name(config)}"
+__all__ = ["Job", "JobBoard", "TrainingLocked", "acquire_lock", "board", "lock_path",
+           "release_lock"]
+_held: dict[Path, Lock] = {}  # locks taken through acquire_lock, by path
 
 
 def acquire_lock(dataset: str, config: MINDConfig) -> Path:
-    """Create the configuration's lock file or raise :class:`TrainingLocked`."""
-    path = lock_path(dataset, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                info = json.loads(path.read_text() or "{}")
-            except (OSError, ValueError):
-                info = {}
-            pid = int(info.get("pid", 0) or 0)
-            if pid and _pid_alive(pid):
-                raise TrainingLocked(
-                    f"{model_name(config)} (K={config.interest_num}) is already being trained "
-                    f"(process {pid}, started {info.get('started', '?')}). Wait for it to "
-                    f"finish, or delete {path} if that process is gone.") from None
-            path.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
-        return path
-    raise TrainingLocked(f"could not take the lock {path}")
+    """Take ``config``'s lock on ``dataset`` (its lock file's path is returned) or raise
+    :class:`TrainingLocked` ("... is already being trained by pid N");
+    :func:`release_lock` lets go."""
+    lock = acquire(default_bundle_path(config, dataset),
+                   f"{model_name(config)} (K={config.interest_num})")
+    _held[lock.path] = lock
+    return lock.path
+
+
+@contextlib.contextmanager
+def background_priority():
+    """Run the block (a training job, on its own thread) below the page reruns: this thread at
+    nice 19, and torch's intra-op threads set to 1 so its kernels run on this niced thread
+    rather than on the shared pool (restored afterwards; the reruns' small tensor work does
+    not need the pool)."""
+    import torch
+
+    with contextlib.suppress(OSError, AttributeError):  # not Linux / not allowed: run as is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    with _threads_mutex:  # the first job in saves the pool size, the last one out restores it
+        if not _threads_saved:
+            _threads_saved.append(torch.get_num_threads())
+            torch.set_num_threads(1)
+        _threads_saved.append(None)
+    try:
+        yield
+    finally:
+        with _threads_mutex:
+            _threads_saved.pop()
+            if len(_threads_saved) == 1:
+                torch.set_num_threads(_threads_saved.pop())
+
+
+_threads_mutex = threading.Lock()
+_threads_saved: list = []  # [original pool size, one None per running job]
+
+
+def release_lock(path: Path) -> None:
+    lock = _held.pop(Path(path), None)
+    if lock is not None:
+        lock.release()
 
 
 @dataclass
@@ -141,8 +154,8 @@ class JobBoard:
                 for c in configs:
                     locks.append(acquire_lock(dataset_name, c))
             except TrainingLocked:
-                for p in locks:
-                    p.unlink(missing_ok=True)
+                for path in locks:
+                    release_lock(path)
                 raise
             job_id = "+".join(model_name(c) for c in configs) + f"@{time.time_ns()}"
             job = Job(job_id, dataset, list(configs), locks=locks, with_serving=with_serving)
@@ -156,12 +169,14 @@ class JobBoard:
 
         job.state = "running"
         try:
-            for i, config in enumerate(job.configs):
-                job.current, job.epochs, job.batch = i, [], {}
-                out = default_bundle_path(config, dataset_name)
-                job.paths.append(str(train_bundle(job.dataset, config, out=out,
-                                                  progress=job.progress,
-                                                  with_serving=job.with_serving)))
+            with background_priority():
+                for i, config in enumerate(job.configs):
+                    job.current, job.epochs, job.batch = i, [], {}
+                    out = default_bundle_path(config, dataset_name)
+                    job.paths.append(str(train_bundle(job.dataset, config, out=out,
+                                                      progress=job.progress,
+                                                      with_serving=job.with_serving,
+                                                      lock=False)))  # the job holds the locks
             job.state = "done"
         except Exception as e:  # shown to the reader; the library left old bundles intact
             job.error = f"{e.__class__.__name__}: {e}"
@@ -169,8 +184,8 @@ class JobBoard:
             job.state = "failed"
         finally:
             job.finished = time.time()
-            for p in job.locks:
-                p.unlink(missing_ok=True)
+            for path in job.locks:
+                release_lock(path)
 
 
 @st.cache_resource

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
+from app import catalog, loaders, state, tables
 from app.training import TrainingLocked, board
 from mind_core.bundle import artifacts_dir
 from mind_core.errors import BundleError, DataError
@@ -16,7 +16,7 @@ def sidebar(page: str) -> state.Selection:
     """Dataset, configuration, K and user pickers (all persisted across pages)."""
     sel = state.selection()
     with st.sidebar:
-        datasets = state.available_datasets()
+        datasets = catalog.available_datasets()
         st.selectbox("Dataset", datasets, key=state.bind("dataset", datasets),
                      on_change=_dataset_changed, disabled=len(datasets) < 2,
                      help="Datasets fetched into the data folder (`mind-core data fetch`).")
@@ -25,20 +25,32 @@ def sidebar(page: str) -> state.Selection:
         if not sel.entries:
             st.info("No trained model yet.")
             return sel
-        fams = state.families(sel.entries)
+        broken = catalog.broken_bundles(sel.dataset)
+        if broken:
+            with st.expander(f"{len(broken)} damaged model(s)", icon=":material/error:"):
+                for e in broken:
+                    st.caption(f"`{e.name}`: {e.error}")
+        fams = catalog.families(sel.entries)
         if len(fams) > 1:
             names = sorted(fams)
             st.selectbox("Configuration", names, key=state.bind("family", names),
                          on_change=state.sync, args=("family",),
-                         format_func=lambda f: state.family_label(f, names),
-                         help="Models trained with the same hyperparameters except K.")
-        ks = [e.k for e in sel.family_entries]
+                         format_func=lambda f: catalog.family_label(f, names),
+                         help="Models trained with the same hyperparameters except K and "
+                              "the seed.")
+        ks = [e.k for e in sel.k_entries]
         st.radio("Interests per user (K)", ks, key=state.bind("k", ks), horizontal=True,
                  on_change=state.sync, args=("k",), format_func=lambda k: f"K={k}",
                  help="interest_num: how many interest vectors MIND extracts per user.")
+        if len(sel.seeds) > 1:
+            st.radio("Seed", sel.seeds, key=state.bind("seed", sel.seeds), horizontal=True,
+                     on_change=state.sync, args=("seed",),
+                     help="The same configuration trained from another random start. "
+                          "Differences between seeds are the noise every comparison is "
+                          "read against.")
         if sel.problem:
             return sel
-        labels = state.user_labels(sel.dataset, sel.max_length)
+        labels = tables.user_labels(sel.dataset, sel.max_length)
         ids = list(labels)
         st.selectbox("User", ids, key=state.bind("user", ids), on_change=state.sync,
                      args=("user",), format_func=labels.__getitem__,
@@ -54,7 +66,7 @@ def sidebar(page: str) -> state.Selection:
 
 def _dataset_changed() -> None:
     state.sync("dataset")
-    for key in ("family", "k", "user"):
+    for key in ("family", "k", "seed", "user"):
         st.session_state.pop(key, None)
 
 
@@ -62,9 +74,7 @@ def no_model_notice(sel: state.Selection) -> None:
     """What to do when no model exists for the dataset (someone deleted them, or fresh)."""
     st.warning(f"**No trained model for {sel.dataset}.** MIND Explorer shows models that are "
                f"already built; none was found in `{artifacts_dir(sel.dataset)}`.")
-    broken = state.broken_bundles(sel.dataset)
-    if broken:
-        st.caption("Unreadable model folders: " + ", ".join(e.name for e in broken))
+    show_broken(sel.dataset)
     st.markdown("Build the default set (K = 1, 2, 4, 8 with the default hyperparameters) "
                 "here, or run `make run` / `mind-core build-defaults` in a terminal, or "
                 "train a single model on the **Train** page.")
@@ -76,13 +86,22 @@ def no_model_notice(sel: state.Selection) -> None:
     st.page_link("views/train.py", label="Go to the Train page", icon=":material/model_training:")
 
 
+def show_broken(dataset: str) -> None:
+    """Name every model folder that failed its checks (damaged file, manifest mismatch, ...)
+    and why; such a model is left out of every picker."""
+    broken = catalog.broken_bundles(dataset)
+    if broken:
+        st.error(f"**{len(broken)} damaged model folder(s), left out of the pickers.** "
+                 + " ".join(f"`{e.name}`: {e.error}" for e in broken))
+
+
 def start_defaults(dataset: str) -> None:
     from mind_core.model import MINDConfig
     from mind_core.pipeline import DEFAULT_INTEREST_NUMS
 
     configs = [MINDConfig(interest_num=k) for k in DEFAULT_INTEREST_NUMS]
     try:
-        name = state.get_data(dataset, configs[0].max_length).encoded.name
+        name = loaders.get_data(dataset, configs[0].max_length).encoded.name
         board().start(dataset, configs, name)
     except TrainingLocked as e:
         st.error(str(e))
@@ -111,3 +130,70 @@ def require_model(sel: state.Selection) -> None:
 def page_header(title: str, caption: str) -> None:
     st.title(title)
     st.caption(caption)
+
+
+def being_trained(dataset_name: str, config) -> bool:
+    """Whether a model is being trained now: by this server, or by any process holding its
+    lock (e.g. the extra seeds `make run` builds in the background)."""
+    import fcntl
+    import os
+
+    from mind_core.bundle import model_name
+    from mind_core.lock import lock_path
+
+    name = model_name(config)
+    if any(name in job.id for job in board().active()):
+        return True
+    try:  # a live owner holds an exclusive flock on its lock file; a stale file has none
+        fd = os.open(lock_path(dataset_name, config), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def offer_training(dataset: str, dataset_name: str, configs: list, what: str, key: str) -> None:
+    """Say which models are missing and offer to train them in the background (no index or
+    map: comparisons search exactly). Models already being trained are only reported."""
+    running = [c for c in configs if being_trained(dataset_name, c)]
+    waiting = [c for c in configs if c not in running]
+    if running:
+        st.info(f"Training {len(running)} model(s) for {what} in the background; this page "
+                "shows them as soon as they are built.", icon=":material/autorenew:")
+    if waiting and st.button(f"Train {len(waiting)} model(s) for {what} in the background",
+                             key=key, icon=":material/model_training:"):
+        offer_training_now(dataset, dataset_name, waiting)
+
+
+def offer_training_now(dataset: str, dataset_name: str, configs: list) -> None:
+    """Start training ``configs`` in the background (no index or map) and say so."""
+    try:
+        board().start(dataset, configs, dataset_name, with_serving=False)
+    except TrainingLocked as e:
+        st.error(str(e))
+        return
+    except READABLE as e:
+        show_failure("Could not start training", e)
+        return
+    st.success(f"Training {len(configs)} model(s) in the background. Follow them on the Train "
+               "page; this page updates as they are built.")
+
+
+def refresh_when_built(dataset: str, configs: list, dataset_name: str) -> None:
+    """While any of ``configs`` is being trained, poll every few seconds and rerun the page
+    once the catalogue of models on disk changes."""
+    if not any(being_trained(dataset_name, c) for c in configs):
+        return
+    before = catalog.signature(dataset)
+
+    @st.fragment(run_every=5.0)
+    def poll() -> None:
+        if catalog.signature(dataset) != before:
+            st.rerun(scope="app")
+
+    poll()

@@ -36,10 +36,12 @@ def dataset_summary(name_or_path) -> dict:
     from .samples import build_split
 
     ds = read_dataset(resolve_dataset_path(name_or_path))
-    split = build_split(encode(ds), max_length=1)
+    enc = encode(ds)
+    split = build_split(enc, max_length=1)
     return {
-        "name": ds.name, "users": ds.n_users, "items": ds.n_items,
-        "interactions": len(ds.interactions), "fingerprint": ds.fingerprint(),
+        "name": ds.name, "users": enc.n_users, "items": enc.n_items - 1,
+        "interactions": len(ds.interactions), "fingerprint": enc.fingerprint,
+        "has_profile": ds.has_profile,
         "evaluated_users": len(split.test.users),
         "unevaluated_users": split.n_unevaluated_users,
         "training_samples": len(split.train_labels),
@@ -56,27 +58,63 @@ def cmd_data_info(args) -> None:
         print(f"{key:>18}: {', '.join(value) if isinstance(value, list) else value}")
 
 
+def cmd_data_synth(args) -> None:
+    from .synth import generate
+
+    def progress(event, info):
+        if not args.quiet:
+            print(f"  {info['ratings']:,} ratings, {info['users']:,} of {info['of']:,} users",
+                  file=sys.stderr, flush=True)
+
+    try:
+        summary = generate(args.out, args.users, args.items, args.ratings, seed=args.seed,
+                           clusters=args.clusters, stickiness=args.stickiness, progress=progress)
+    except ValueError as e:
+        raise DataError(args.out, str(e)) from None
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"{summary['ratings']:,} ratings by {summary['users']:,} users of "
+              f"{summary['items']:,} movies in {summary['path']} ({summary['seconds']} s)")
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    from .fetch import KNOWN
+
     p = argparse.ArgumentParser(prog="mind-core", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="fetch and inspect datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     f = data_sub.add_parser("fetch", help="fetch a MovieLens dataset into data/")
-    f.add_argument("name", choices=["ml-100k", "ml-1m"])
+    f.add_argument("name", choices=KNOWN)
     f.add_argument("--source", choices=["index", "grouplens"], default="index",
                    help="ml-100k: from the recbole wheel on the package index (default) or "
-                        "GroupLens; ml-1m always comes from GroupLens")
+                        "GroupLens; every other dataset comes from GroupLens")
     f.add_argument("--from", dest="source_path", metavar="PATH",
                    help="install from a local recbole wheel, zip or folder instead")
     f.add_argument("--base-url", help="GroupLens mirror (default: files.grouplens.org)")
     f.set_defaults(func=cmd_data_fetch)
     i = data_sub.add_parser("info", help="counts of a dataset")
-    i.add_argument("dataset", help="ml-100k, ml-1m or a folder/.zip/.csv path")
+    i.add_argument("dataset", help=f"{', '.join(KNOWN)} or a folder/.zip/.csv path")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_data_info)
+    s = data_sub.add_parser("synth", help="write a synthetic dataset in the ml-25m layout "
+                            "(ratings.csv, movies.csv): users mixing a few taste clusters")
+    s.add_argument("--users", type=int, required=True)
+    s.add_argument("--items", type=int, required=True)
+    s.add_argument("--ratings", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
+    s.add_argument("--clusters", type=int,
+                   help="taste clusters, named after genres (default 8, at most 19)")
+    s.add_argument("--stickiness", type=float, default=0.7,
+                   help="chance a rating stays in the previous one's cluster (default 0.7)")
+    s.add_argument("--out", required=True, help="folder to write (replaced if it exists)")
+    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    s.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    s.set_defaults(func=cmd_data_synth)
 
     from . import cli_model  # model commands live apart to keep this file short
 

@@ -1,16 +1,18 @@
-"""Model commands of the ``mind-core`` CLI: train, evaluate, sweep, export-embeddings,
+"""Model commands of the ``mind-core`` CLI: train, evaluate, sweep, overlap, export-embeddings,
 build-defaults (and, from :mod:`mind_core.cli_serving`, recommend and export-onnx)."""
 
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import fields, replace
 from pathlib import Path
 
+from . import protocols
+from .errors import DataError
 from .model import MINDConfig
+from .sweep import SWEEPABLE
 
-METRIC_ORDER = ["HR@10", "HR@50", "NDCG@10", "NDCG@50", "Diversity@50", "Coverage@50"]
+METRIC_ORDER = protocols.get(protocols.DEFAULT).METRICS
 
 
 def _tqdm_progress(desc: str):
@@ -62,13 +64,13 @@ def _add_config_options(p, skip: tuple[str, ...] = ()) -> None:
             p.add_argument(flag, dest=f.name, type=kind, help=f"default {f.default}")
 
 
-def _table(rows: dict[str, dict]) -> str:
-    head = f"{'model':<16}" + "".join(f"{m:>14}" for m in METRIC_ORDER)
+def _table(rows: dict[str, dict], metrics: list[str] = METRIC_ORDER) -> str:
+    head = f"{'model':<16}" + "".join(f"{m:>14}" for m in metrics)
     lines = [head, "-" * len(head)]
-    for name, metrics in rows.items():
+    for name, values in rows.items():
         cells = []
-        for m in METRIC_ORDER:
-            v = metrics.get(m)
+        for m in metrics:
+            v = values.get(m)
             cells.append(f"{v:>14}" if isinstance(v, str) else f"{v:>14.4f}")
         lines.append(f"{name:<16}" + "".join(cells))
     return "\n".join(lines)
@@ -81,19 +83,19 @@ def cmd_train(args) -> None:
     path = train_bundle(args.dataset, config, out=args.out,
                         progress=_tqdm_progress(f"K={config.interest_num}"))
     metrics = json.loads((path / "metrics.json").read_text())
+    print(f"protocol: {config.protocol}")
     print(_table({f"MIND K={config.interest_num}": metrics["test"],
-                  "most popular": metrics["baselines"]["popularity"]}))
+                  "most popular": metrics["baselines"]["popularity"]},
+                 protocols.get(config.protocol).METRICS))
     print(f"bundle: {path}  ({metrics['train_seconds']:.1f}s, best epoch {metrics['best_epoch']})")
 
 
 def _bundle_and_data(path):
-    from .bundle import load_bundle
-    from .pipeline import load_data
+    from .bundle import check_fingerprint, load_bundle
+    from .pipeline import bundle_data
 
     bundle = load_bundle(path)
-    data = load_data(bundle.meta["dataset"], bundle.config.max_length)
-    from .bundle import check_fingerprint
-
+    data = bundle_data(bundle)
     check_fingerprint(bundle, data.encoded)
     return bundle, data
 
@@ -102,11 +104,25 @@ def cmd_evaluate(args) -> None:
     from .pipeline import report
 
     bundle, data = _bundle_and_data(args.bundle)
-    rows = report(bundle, data)
+    out = report(bundle, data)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(out, indent=2))
     else:
-        print(_table(rows))
+        print(f"protocol: {out['protocol']}")
+        print(_table(out["models"], protocols.get(out["protocol"]).METRICS))
+
+
+def cmd_overlap(args) -> None:
+    from .overlap import overlap
+
+    a, data = _bundle_and_data(args.bundle_a)
+    b, _ = _bundle_and_data(args.bundle_b)
+    out = overlap(a, b, data, n=args.n)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"mean Jaccard of the merged top {out['n']} over {out['users']} users: "
+              f"{out['jaccard']:.4f} (sd over users {out['jaccard_sd']:.4f})")
 
 
 def cmd_export_embeddings(args) -> None:
@@ -118,67 +134,86 @@ def cmd_export_embeddings(args) -> None:
           f"targets.json to {out}")
 
 
-def ensure_bundle(dataset: str, config: MINDConfig, progress=None):
-    """The bundle for ``config`` on ``dataset``: loaded if already built, trained if not."""
-    from .bundle import default_bundle_path, load_bundle
-    from .errors import BundleError
-    from .pipeline import load_data, train_bundle
-
-    data = load_data(dataset, config.max_length)
-    path = default_bundle_path(config, data.encoded.name)
-    try:
-        return load_bundle(path, data.encoded), False
-    except BundleError:
-        train_bundle(dataset, config, out=path, progress=progress)
-        return load_bundle(path, data.encoded), True
-
-
 def cmd_sweep(args) -> None:
+    from . import sweep
     from .bundle import artifacts_dir
-    from .pipeline import evaluate_bundle, load_data
+    from .pipeline import load_data
 
+    base_k = args.interest_num_list
+    param, values = _sweep_param(args)
     base = config_from_args(args)
-    data = load_data(args.dataset, base.max_length)
-    per_k: dict[int, list[dict]] = {}
-    for k in args.interest_num_list:
-        for seed in args.seeds:
-            config = replace(base, interest_num=k, seed=seed)
-            bundle, trained = ensure_bundle(args.dataset, config,
-                                            _tqdm_progress(f"K={k} seed={seed}"))
-            metrics = evaluate_bundle(bundle, data)
-            metrics["train_seconds"] = json.loads(
-                (bundle.path / "metrics.json").read_text())["train_seconds"]
-            per_k.setdefault(k, []).append(metrics)
-            print(f"K={k} seed={seed}: {'trained' if trained else 'reused'} {bundle.path.name}  "
-                  f"HR@50 {metrics['HR@50']:.4f}")
-    from .evaluate import evaluate_popularity
+    if param != "interest_num" and base_k:  # the K every model of another sweep uses
+        if len(base_k) != 1:
+            raise DataError("sweep", f"--interest-num takes one value when sweeping {param}")
+        base = replace(base, interest_num=base_k[0])
+    data = load_data(args.dataset, base.max_length, base.protocol)
 
-    summary = {}
-    for k, runs in per_k.items():
-        summary[f"MIND K={k}"] = {
-            m: {"mean": statistics.fmean(r[m] for r in runs),
-                "spread": statistics.pstdev(r[m] for r in runs) if len(runs) > 1 else 0.0}
-            for m in [*METRIC_ORDER, "train_seconds"]}
-    pop = evaluate_popularity(data.encoded, data.split, "test")
-    table_rows = {name: {m: f"{v['mean']:.4f}±{v['spread']:.3f}" for m, v in s.items()}
-                  for name, s in summary.items()}
-    table_rows["most popular"] = pop
-    print(_table(table_rows))
-    out = Path(args.out) if args.out else artifacts_dir(data.encoded.name) / "sweep.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"dataset": data.encoded.name, "seeds": args.seeds,
-                               "config": base.to_dict(), "results": summary,
-                               "popularity": pop}, indent=2))
+    def on_model(i, total, config, trained):
+        print(f"[{i + 1}/{total}] {param}={getattr(config, param)} seed={config.seed}: "
+              f"{'trained' if trained else 'reused'}")
+
+    bundles = sweep.run(args.dataset, base, param, values, args.seeds,
+                        progress=_tqdm_progress(param), with_serving=args.serving,
+                        on_model=on_model)
+    summary = sweep.summarize(bundles, param, data, n=args.n)
+    summary["seeds"] = args.seeds
+    summary["base"] = base.to_dict()
+    metrics = protocols.get(base.protocol).METRICS
+    rows = {f"{param}={r['value']}": {m: "{mean:.4f}±{sd:.3f}".format(**r["metrics"][m])
+                                     for m in metrics}
+            for r in summary["results"]}
+    rows["most popular"] = summary["popularity"]
+    print(f"protocol: {base.protocol}; mean ± sd over seeds {args.seeds}")
+    print(_table(rows, metrics))
+    print(f"\nmerged top {args.n}, mean Jaccard over users:")
+    for r in summary["results"]:
+        o = r["seed_overlap"]
+        if o["pairs"]:
+            print(f"  {param}={r['value']}: seed vs seed {o['mean']:.3f} ({o['pairs']} pairs)")
+    for c in summary["comparisons"]:
+        if c["between"] is not None:
+            print(f"  {param}={c['a']} vs {c['b']}: {c['between']:.3f} (other seeds; same seed "
+                  f"{c['same_seed'] if c['same_seed'] is not None else float('nan'):.3f}), "
+                  f"noise floor {c['floor'] if c['floor'] is not None else float('nan'):.3f}: "
+                  f"{c['verdict']}")
+    default_name = ("sweep.json" if param == "interest_num" and base.protocol == protocols.DEFAULT
+                    else f"sweep-{param}-{base.protocol}.json")
+    out = Path(args.out) if args.out else artifacts_dir(data.encoded.name) / default_name
+    sweep.write(summary, out)
     print(f"wrote {out}")
 
 
+def _sweep_param(args) -> tuple[str, list]:
+    from . import sweep
+
+    if args.param is None or args.param == "interest_num":
+        if args.values and args.interest_num_list:
+            raise DataError("sweep", "give the K values once: --interest-num or --values")
+        raw = args.values or [str(k) for k in (args.interest_num_list or [1, 2, 4, 8])]
+        param = "interest_num"
+    else:
+        if not args.values:
+            raise DataError("sweep", f"--param {args.param} needs --values V1 V2 ...")
+        param, raw = args.param, args.values
+    try:
+        return param, [sweep.parse_value(param, v) for v in raw]
+    except ValueError as e:
+        raise DataError("sweep", str(e)) from None
+
+
 def cmd_build_defaults(args) -> None:
-    """The models the app needs (K = 1, 2, 4, 8 at the default configuration)."""
+    """The models the app needs: K = 1, 2, 4, 8 at the default configuration, for each seed
+    asked (``--seeds 1`` builds the second seed the noise floor reads, without the map)."""
+    from .pipeline import ensure_bundle
+
     base = config_from_args(args)
-    for k in args.interest_num_list:
-        config = replace(base, interest_num=k)
-        bundle, trained = ensure_bundle(args.dataset, config, _tqdm_progress(f"K={k}"))
-        print(f"K={k}: {'built' if trained else 'ready'} {bundle.path}")
+    for seed in args.seeds:
+        for k in args.interest_num_list:
+            config = replace(base, interest_num=k, seed=seed)
+            bundle, trained = ensure_bundle(args.dataset, config,
+                                            _tqdm_progress(f"K={k} seed={seed}"),
+                                            with_serving=not args.no_serving)
+            print(f"K={k} seed={seed}: {'built' if trained else 'ready'} {bundle.path}")
 
 
 def add_commands(sub) -> None:
@@ -193,14 +228,29 @@ def add_commands(sub) -> None:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("sweep", help="train what is missing over interest_num and seeds")
+    s = sub.add_parser("sweep", help="train what is missing over one setting's values x seeds")
     s.add_argument("--dataset", default="ml-100k")
+    s.add_argument("--param", help="the setting to vary (default interest_num): one of "
+                   + ", ".join(SWEEPABLE))
+    s.add_argument("--values", nargs="+", help="its values (for interest_num, or use "
+                   "--interest-num)")
     s.add_argument("--interest-num", dest="interest_num_list", type=int, nargs="+",
-                   default=[1, 2, 4, 8])
+                   help="K values to sweep (default 1 2 4 8), or the one K of another sweep")
     s.add_argument("--seeds", type=int, nargs="+", default=[0])
-    s.add_argument("--out", help="JSON file (default data/artifacts/<dataset>/sweep.json)")
+    s.add_argument("--n", type=int, default=10, help="merged top-N compared (default 10)")
+    s.add_argument("--serving", action="store_true",
+                   help="also build each model's Annoy index and UMAP map (slower)")
+    s.add_argument("--out", help="JSON file (default data/artifacts/<dataset>/sweep.json for K "
+                   "under leave-last-out, else sweep-<param>-<protocol>.json)")
     _add_config_options(s, skip=("interest_num", "seed"))
     s.set_defaults(func=cmd_sweep)
+
+    v = sub.add_parser("overlap", help="mean Jaccard of two models' merged top-N lists")
+    v.add_argument("bundle_a")
+    v.add_argument("bundle_b")
+    v.add_argument("--n", type=int, default=10, help="list length (default 10)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_overlap)
 
     x = sub.add_parser("export-embeddings", help="vectors and targets as .npy/.json")
     x.add_argument("bundle")
@@ -211,7 +261,11 @@ def add_commands(sub) -> None:
     d.add_argument("--dataset", default="ml-100k")
     d.add_argument("--interest-num", dest="interest_num_list", type=int, nargs="+",
                    default=[1, 2, 4, 8])
-    _add_config_options(d, skip=("interest_num",))
+    d.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="seeds to build (default 0; the app's noise floor reads seed 1)")
+    d.add_argument("--no-serving", action="store_true",
+                   help="skip the Annoy index and UMAP map (the app then searches exactly)")
+    _add_config_options(d, skip=("interest_num", "seed"))
     d.set_defaults(func=cmd_build_defaults)
 
     try:

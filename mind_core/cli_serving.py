@@ -1,4 +1,7 @@
-"""Serving commands of the ``mind-core`` CLI: recommend, export-onnx, build-index."""
+"""Serving commands of the ``mind-core`` CLI: recommend, export-onnx, build-index.
+
+``recommend --backend`` takes any of :data:`mind_core.retrieval.BACKENDS` (annoy, exact,
+faiss)."""
 
 from __future__ import annotations
 
@@ -9,13 +12,10 @@ from .errors import DataError
 
 
 def _bundle_and_data(path):
-    from .bundle import check_fingerprint, load_bundle
-    from .pipeline import load_data
+    """The bundle and its data, split under the bundle's own protocol."""
+    from .cli_model import _bundle_and_data as load
 
-    bundle = load_bundle(path)
-    data = load_data(bundle.meta["dataset"], bundle.config.max_length)
-    check_fingerprint(bundle, data.encoded)
-    return bundle, data
+    return load(path)
 
 
 def user_row_of(data, raw_id) -> int:
@@ -86,13 +86,15 @@ def cmd_build_index(args) -> None:
     kwargs = {"projection": not args.no_projection}
     if args.n_trees is not None:
         kwargs["n_trees"] = args.n_trees
+    if args.faiss is not None:
+        kwargs["faiss"] = None if args.faiss == "none" else args.faiss
     record = rebuild_serving_files(
         bundle, data, progress=lambda event, info: print(info.get("message", event)), **kwargs)
     print(json.dumps(record, indent=2))
 
 
 def add_commands(sub) -> None:
-    from .retrieval import BACKENDS, MERGE_STRATEGIES
+    from .retrieval import BACKENDS, FAISS_KINDS, MERGE_STRATEGIES
 
     r = sub.add_parser("recommend", help="per-interest and merged recommendations for a user")
     r.add_argument("bundle")
@@ -110,8 +112,13 @@ def add_commands(sub) -> None:
     o.add_argument("outdir")
     o.set_defaults(func=cmd_export_onnx)
 
-    b = sub.add_parser("build-index", help="(re)build a bundle's Annoy index and UMAP projection")
+    b = sub.add_parser("build-index", help="(re)build a bundle's Annoy index and UMAP projection "
+                       "(and FAISS index)")
     b.add_argument("bundle")
     b.add_argument("--n-trees", type=int, help="Annoy trees (default 20)")
+    b.add_argument("--faiss", choices=[*FAISS_KINDS, "none"],
+                   help="also store items.faiss: an HNSW graph or an IVF-PQ index (default: "
+                        "HNSW past 100,000 items; below that --backend faiss builds HNSW "
+                        "in memory when loaded)")
     b.add_argument("--no-projection", action="store_true", help="skip the UMAP projection")
     b.set_defaults(func=cmd_build_index)

@@ -2,6 +2,17 @@
 vocabulary that can be padded (items, genres, profile features); users index rows (0-based).
 
 Codes are assigned in sorted raw-id order, so the same data always gives the same encoding.
+
+Without a user profile (``Dataset.has_profile`` False, e.g. the ml-25m layout) there are no real
+profile features. The model still takes a (U, 4) feature matrix, so every user gets the code of
+an unknown value (0, vocabulary ``[""]``) in each field: a learned constant in the interest MLP,
+exactly what a profile file with every field blank gave before, so the model, its bundle and
+its ONNX export keep their usual shapes. ``Encoded.has_profile`` says which case it is; the
+app hides the profile when it is False.
+
+Per-interaction arrays are compact where nothing downstream needs more: user rows int32,
+ratings float32. Item codes stay int64 because they become the split's history windows and
+training labels (embedding indices and cross-entropy targets, which torch wants as int64).
 """
 
 from __future__ import annotations
@@ -38,13 +49,16 @@ class Encoded:
     item_genres: np.ndarray  # (I+1, G) genre codes per item, 0-padded
     feature_vocab: dict[str, list[str]]  # profile feature -> code -> value; [0] = "" (unknown)
     user_features: np.ndarray  # (U, 4) profile codes in PROFILE_FEATURES order
-    users: np.ndarray  # (N,) user row per interaction, dataset order
+    users: np.ndarray  # (N,) int32 user row per interaction, dataset order
     items: np.ndarray  # (N,) item code per interaction
     timestamps: np.ndarray  # (N,)
     ratings: np.ndarray  # (N,)
     titles: list[str]  # item code -> title; [0] = ""
     years: list[int | None]
     primary_genre: np.ndarray  # (I+1,) first genre code of each item (0 = none)
+    # False: the data has no user profile; every feature's vocabulary is [""] and
+    # user_features (U, 4) all 0 (unknown). The app hides the profile then.
+    has_profile: bool = True
 
     @property
     def n_users(self) -> int:
@@ -83,6 +97,9 @@ def encode(ds: Dataset) -> Encoded:
     inter = ds.interactions
     user_ids, users = np.unique(inter["user"].to_numpy(), return_inverse=True)
     raw_items, items = np.unique(inter["item"].to_numpy(), return_inverse=True)
+    users = users.astype(np.int32)  # np.unique's inverse is intp: halve it
+    items = items.astype(np.int64, copy=False)
+    items += 1  # in place: code 0 is padding
     item_ids = np.concatenate([[-1], raw_items]).astype(np.int64)
 
     item_table = ds.items.loc[raw_items]
@@ -93,6 +110,28 @@ def encode(ds: Dataset) -> Encoded:
     for row, gs in enumerate(item_table["genres"], start=1):
         item_genres[row, : len(gs)] = [genre_index[g] for g in gs]
 
+    feature_vocab, user_features = _profile(ds, user_ids)
+
+    return Encoded(
+        name=ds.name, fingerprint=ds.fingerprint(), user_ids=user_ids.astype(np.int64),
+        item_ids=item_ids, genre_names=genre_names, item_genres=item_genres,
+        feature_vocab=feature_vocab, user_features=user_features,
+        users=users, items=items,
+        timestamps=inter["timestamp"].to_numpy(np.int64),
+        ratings=inter["rating"].to_numpy(np.float32),
+        titles=[""] + item_table["title"].tolist(),
+        years=[None] + [None if y is None or y is np.nan or str(y) == "<NA>" else int(y)
+                        for y in item_table["year"]],
+        primary_genre=item_genres[:, 0].copy(),
+        has_profile=ds.has_profile,
+    )
+
+
+def _profile(ds: Dataset, user_ids: np.ndarray) -> tuple[dict[str, list[str]], np.ndarray]:
+    """The profile vocabularies and (U, 4) codes; every field unknown without a profile."""
+    if not ds.has_profile:  # as if every field were unknown: the same model as before
+        return ({f: [""] for f in PROFILE_FEATURES},
+                np.zeros((len(user_ids), len(PROFILE_FEATURES)), np.int64))
     profile = ds.users.loc[user_ids]
     columns = {
         "gender": [v.strip().upper()[:1] for v in profile["gender"]],
@@ -105,16 +144,4 @@ def encode(ds: Dataset) -> Encoded:
         feature_vocab[f], c = _vocab(columns[f])
         codes.append(c)
     user_features = np.stack(codes, axis=1) if len(user_ids) else np.zeros((0, 4), np.int64)
-
-    return Encoded(
-        name=ds.name, fingerprint=ds.fingerprint(), user_ids=user_ids.astype(np.int64),
-        item_ids=item_ids, genre_names=genre_names, item_genres=item_genres,
-        feature_vocab=feature_vocab, user_features=user_features,
-        users=users.astype(np.int64), items=(items + 1).astype(np.int64),
-        timestamps=inter["timestamp"].to_numpy(np.int64),
-        ratings=inter["rating"].to_numpy(np.float32),
-        titles=[""] + item_table["title"].tolist(),
-        years=[None] + [None if y is None or y is np.nan or str(y) == "<NA>" else int(y)
-                        for y in item_table["year"]],
-        primary_genre=item_genres[:, 0].copy(),
-    )
+    return feature_vocab, user_features

@@ -3,9 +3,10 @@
 4. Full ranking: every item is scored by exact inner product with each of the user's active
    interest vectors; an item's score is its max over interests. Items already in the user's
    history are excluded.
-5. HR@10, HR@50, NDCG@10, NDCG@50 averaged over evaluated users (one target: HR@N = Recall@N),
-   Diversity@50 (share of pairs of retrieved movies whose primary genres differ) and catalogue
-   coverage@50.
+5. The split's protocol (:mod:`mind_core.protocols`) scores the ranking: leave-last-out's
+   HR@10/50 and NDCG@10/50 (one target: HR@N = Recall@N), or the future set's Recall, HR and
+   NDCG at 20 and 50; both add Diversity@50 (share of pairs of retrieved movies whose primary
+   genres differ) and catalogue coverage@50.
 6. Baselines under the same protocol: most-popular (training counts) and MIND with K=1.
 """
 
@@ -14,9 +15,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import protocols
+from .protocols import leave_last_out
+from .protocols.common import diversity  # noqa: F401  (re-exported for the app and benches)
 from .samples import EvalSet, Split
 
-CUTOFFS = (10, 50)
+CUTOFFS = leave_last_out.CUTOFFS
+TOP_N = 50  # every protocol reads at most the top 50
 
 
 def exclusion_mask(split: Split, ev: EvalSet, n_items: int) -> np.ndarray:
@@ -46,35 +51,18 @@ def top_n(scores: torch.Tensor, exclude: np.ndarray, n: int) -> np.ndarray:
     return torch.topk(scores, k=min(n, scores.shape[1]), dim=1).indices.numpy()
 
 
-def diversity(top: np.ndarray, primary_genre: np.ndarray) -> float:
-    """Mean over users of the share of pairs of retrieved items whose primary genres differ."""
-    genres = primary_genre[top]  # (E, N)
-    n = top.shape[1]
-    if n < 2:
-        return 0.0
-    same = np.zeros(len(top))
-    for g in np.unique(genres):
-        c = (genres == g).sum(1)
-        same += c * (c - 1)
-    return float(np.mean(1.0 - same / (n * (n - 1))))
-
-
 def ranking_metrics(top: np.ndarray, targets: np.ndarray, primary_genre: np.ndarray,
                     n_items: int) -> dict:
-    """top (E, N) with N >= max(CUTOFFS), targets (E,) -> metrics dict."""
-    assert top.shape[1] >= max(CUTOFFS)
-    hit_rank = np.full(len(targets), np.inf)
-    rows, ranks = np.nonzero(top == targets[:, None])
-    hit_rank[rows] = ranks
-    out = {}
-    for k in CUTOFFS:
-        hit = hit_rank < k
-        out[f"HR@{k}"] = float(hit.mean())
-        out[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(hit_rank + 2), 0.0).mean())
-    n = max(CUTOFFS)
-    out[f"Diversity@{n}"] = diversity(top[:, :n], primary_genre)
-    out[f"Coverage@{n}"] = float(len(np.unique(top[:, :n])) / (n_items - 1))
-    return out
+    """Leave-last-out figures: top (E, N) with N >= 50, one target per user (E,)."""
+    return leave_last_out.metrics(top, [np.atleast_1d(t) for t in targets], primary_genre,
+                                  n_items)
+
+
+def eval_set_metrics(top: np.ndarray, split: Split, ev: EvalSet, encoded) -> dict:
+    """The figures of the split's protocol for ranked lists ``top`` of ``ev``'s users. The
+    validation set has one target per user under every protocol: leave-last-out's figures."""
+    rule = protocols.get(split.protocol) if ev is split.test else leave_last_out
+    return rule.metrics(top, split.target_sets(ev), encoded.primary_genre, encoded.n_items)
 
 
 @torch.no_grad()
@@ -94,8 +82,8 @@ def evaluate_model(model, encoded, split: Split, which: str = "test") -> dict:
     interests, active = model_interests(model, ev.history, encoded.user_features[ev.users])
     items = model.item_vectors().detach().cpu()
     scores = interest_scores(interests, active, items)
-    top = top_n(scores, exclusion_mask(split, ev, encoded.n_items), max(CUTOFFS))
-    return ranking_metrics(top, ev.targets, encoded.primary_genre, encoded.n_items)
+    top = top_n(scores, exclusion_mask(split, ev, encoded.n_items), TOP_N)
+    return eval_set_metrics(top, split, ev, encoded)
 
 
 def evaluate_popularity(encoded, split: Split, which: str = "test") -> dict:
@@ -103,5 +91,5 @@ def evaluate_popularity(encoded, split: Split, which: str = "test") -> dict:
     ev = split.test if which == "test" else split.valid
     counts = torch.as_tensor(split.item_counts, dtype=torch.float32)
     scores = counts.unsqueeze(0).expand(len(ev.users), -1).clone()
-    top = top_n(scores, exclusion_mask(split, ev, encoded.n_items), max(CUTOFFS))
-    return ranking_metrics(top, ev.targets, encoded.primary_genre, encoded.n_items)
+    top = top_n(scores, exclusion_mask(split, ev, encoded.n_items), TOP_N)
+    return eval_set_metrics(top, split, ev, encoded)

@@ -4,6 +4,9 @@
   zip) that ships ``recbole/dataset_example/ml-100k/ml-100k.{inter,user,item}``. Only those three
   files are extracted and checked against pinned sha256 sums; recbole is never installed.
 - ``ml-100k`` / ``ml-1m`` from GroupLens (needs the internet): the official zip.
+- ``ml-20m``, ``ml-25m``, ``ml-32m``, ``ml-latest``, ``ml-latest-small`` from GroupLens: the
+  official zip, of which ``ratings.csv`` and ``movies.csv`` are kept (streamed out of the
+  archive, never whole in memory). Offline, ``--from PATH`` installs a local zip or folder.
 
 Everything is written into a temporary folder and renamed into place, so a failed fetch leaves
 nothing half-written under ``data/``.
@@ -34,8 +37,15 @@ RECBOLE_SHA256 = {
 }
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
 GROUPLENS_FILES = {"ml-100k": ["u.data", "u.user", "u.item"],
-                   "ml-1m": ["ratings.dat", "users.dat", "movies.dat"]}
-MAX_DOWNLOAD_BYTES = 512 * 1024**2
+                   "ml-1m": ["ratings.dat", "users.dat", "movies.dat"],
+                   **{name: ["ratings.csv", "movies.csv"] for name in
+                      ("ml-20m", "ml-25m", "ml-32m", "ml-latest", "ml-latest-small")}}
+KNOWN = tuple(GROUPLENS_FILES)  # every name `mind-core data fetch` knows
+# what `--from ARCHIVE.zip` unpacks: the files some reader reads, not tags, links or genome
+DATA_FILES = {"u.data", "u.user", "u.item"}
+DATA_SUFFIXES = {"inter", "user", "item", "dat", "csv"}
+UNUSED_FILES = {"tags.csv", "links.csv"}
+MAX_DOWNLOAD_BYTES = 1024**3  # ml-latest.zip is about 0.35 GB
 # what a damaged archive raises while reading a member (bad CRC, broken deflate stream, cut short)
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
 
@@ -47,18 +57,22 @@ def data_dir() -> Path:
 
 
 def resolve_dataset_path(name_or_path: str | os.PathLike) -> Path:
-    """A known name (``ml-100k``) under :func:`data_dir`, or a user-given path."""
+    """A known name (``ml-100k``) under :func:`data_dir`, a user-given path, or else any other
+    dataset under :func:`data_dir` by its folder name (e.g. one written there by
+    ``mind-core data synth --out data/synth-25m``: bundles record the dataset by that name)."""
     candidate = data_dir() / str(name_or_path)
     if str(name_or_path) in GROUPLENS_FILES and candidate.exists():
         return candidate
     path = Path(name_or_path)
     if path.exists():
         return path
+    if candidate.exists() and Path(name_or_path).name == str(name_or_path):
+        return candidate
     if str(name_or_path) in GROUPLENS_FILES:
         raise DataError(candidate, "dataset not fetched yet: run "
                         f"`mind-core data fetch {name_or_path}`")
-    raise DataError(path, "no such dataset: give a known name (ml-100k, ml-1m) or a folder, "
-                    ".zip or .csv path")
+    raise DataError(path, f"no such dataset: give a known name ({', '.join(KNOWN)}) or a "
+                    "folder, .zip or .csv path")
 
 
 def _sha256(data: bytes) -> str:
@@ -146,6 +160,17 @@ def fetch_from_local(path: Path, dest: Path) -> Path:
         target = tmp / "files"
         if path.is_dir():
             shutil.copytree(path, target)
+        elif zipfile.is_zipfile(path):
+            # unpacked, so the folder reads as the layout (a zip inside a folder would not);
+            # only data files, streamed (ml-25m.zip also holds 0.4 GB of genome scores)
+            target.mkdir()
+            with zipfile.ZipFile(path) as z:
+                for member in z.namelist():
+                    base = member.rsplit("/", 1)[-1]
+                    if member.endswith("/") or base in UNUSED_FILES or base.startswith("genome-"):
+                        continue
+                    if base in DATA_FILES or base.rsplit(".", 1)[-1] in DATA_SUFFIXES:
+                        z.extract(member, target)  # extract() drops "..", "/" from names
         else:
             target.mkdir()
             shutil.copy2(path, target / path.name)
@@ -156,7 +181,8 @@ def fetch_from_local(path: Path, dest: Path) -> Path:
 
 def fetch_grouplens(name: str, dest: Path | None = None, base_url: str | None = None,
                     timeout: float = 60.0) -> Path:
-    """Download ``{base_url}/{name}.zip`` and extract its three data files into ``dest``."""
+    """Download ``{base_url}/{name}.zip`` and extract its data files (:data:`GROUPLENS_FILES`)
+    into ``dest``."""
     from .readers import read_dataset
 
     if name not in GROUPLENS_FILES:
@@ -195,7 +221,9 @@ def fetch_grouplens(name: str, dest: Path | None = None, base_url: str | None = 
                     members = [m for m in z.namelist() if m.rsplit("/", 1)[-1] == filename]
                     if not members:
                         raise DataError(url, f"the archive has no {filename}")
-                    (files / filename).write_bytes(z.read(members[0]))
+                    # streamed: ml-32m's ratings.csv is 0.9 GB unpacked
+                    with z.open(members[0]) as src, open(files / filename, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
         except ZIP_ERRORS as e:
             raise DataError(url, f"the download is a damaged zip archive ({e})") from None
         try:

@@ -7,7 +7,8 @@ Read top to bottom, in the paper's order (its Figure 2):
 3. Dynamic interest number    (Eq. 9)     dynamic_interest_number
 4. User profile + ReLU layers (Sec. 4.3)  InterestMLP: profile concatenated to each capsule
 5. Label-aware attention      (Eq. 10)    label_aware_attention (training only)
-6. Serving: the interest vectors themselves, each searched separately (Sec. 4.5)
+6. Distinct interests         (extension) equalize_norms, interest_similarity_penalty, ...
+7. Serving: the interest vectors themselves, each searched separately (Sec. 4.5)
 
 Shapes: B batch, L history length (``max_length``), K interests (``interest_num``), D
 ``embed_dim``, I item codes (0 = padding), G genres per item, F profile features.
@@ -21,6 +22,14 @@ the defaults"); ``MINDConfig(**PAPER_FAITHFUL)`` switches both off:
   recency, while routing alone sees the history as a bag.
 - ``candidate_attention=True`` applies label-aware attention to every candidate, not only the
   label (see :func:`candidate_aware_scores`), so training scores items the way serving does.
+
+Four more extensions (section 6, off by default unless README "Interests that differ" says
+otherwise) work against *routing collapse*, a user's interests pointing the same way and one of
+them supplying nearly the whole merged list: ``interest_similarity`` (a penalty on the squared
+cosine between a user's interests), ``interest_balance`` (a penalty that asks the items the model
+ranks high to be supplied confidently, and evenly, by different interests), ``equal_norms``
+(a user's interests rescaled to one length) and ``hard_negative_beta`` (REMI's interest-aware
+hard negatives, in :mod:`mind_core.losses`).
 """
 
 from __future__ import annotations
@@ -56,6 +65,25 @@ class MINDConfig:
     neg_ratio: int = 3  # listwise: sampled negatives per positive (tutorial: 3)
     shared_negatives: int = 0  # sampled_softmax: negatives shared per batch; 0 = whole catalogue
     sample_method: str = "uniform"  # "uniform" or "popularity" (log-Q corrected in the loss)
+    # --- keeping interests distinct (section 6; README "Interests that differ"); 0 = off ---
+    # λ_sim: adds λ · (mean squared cosine between a user's active interests) to the loss;
+    # 0..1 (the cross-entropy is about 6, the penalty 0..1). Measured at K=4 (3 seeds): 1.0
+    # makes the interests orthogonal (cosine 0.74 -> 0.02) at no cost in accuracy, but one
+    # interest still supplies 96% of the merged list: the others are parked off the catalogue
+    interest_similarity: float = 0.0
+    # λ_bal: adds λ · (1 - normalised mutual information between an item the model ranks high
+    # and the interest that supplies it), 0 when each item has one owner and the owners share
+    # the list evenly, 1 when one interest supplies it all or all interests are the same; 0..1.
+    # Measured at K=4 (3 seeds): 0.3 barely moves the figures; 0.5-1.0 splits the merged list
+    # (busiest interest 0.93 -> 0.58-0.48, cosine 0.24-0.18) but costs 0.05-0.07 HR@50
+    interest_balance: float = 0.0
+    # REMI's interest-aware hard negatives (Xie et al. 2023, IHN): each negative weighted by
+    # exp(β · its logit) / the mean weight; 0 = plain softmax; 0..1 on our temperature-scaled
+    # logits (REMI's 0.1..10 are on raw inner products, about 10x smaller than ours)
+    hard_negative_beta: float = 0.0
+    # every active interest of a user rescaled to the mean length of that user's interests, so
+    # that no interest wins the max-over-interests merge by its length alone (section 6)
+    equal_norms: bool = False
     # --- training ---
     epochs: int = 30  # upper bound; early stopping usually ends sooner
     batch_size: int = 256
@@ -64,6 +92,9 @@ class MINDConfig:
     patience: int = 2  # epochs without a better validation HR@50 before stopping
     seed: int = 0
     device: str = "auto"  # "auto", "cpu" or "cuda"
+    # evaluation protocol the training split follows (mind_core.protocols): "leave_last_out"
+    # (next movie; the headline) or "future" (the last 20% of a user's ratings, as a set)
+    protocol: str = "leave_last_out"
 
     def __post_init__(self):
         # resolved here, so config.json states the widths (dataclasses.replace keeps them)
@@ -76,8 +107,12 @@ class MINDConfig:
             "neg_ratio": self.neg_ratio >= 1, "shared_negatives": self.shared_negatives >= 0,
             "loss": self.loss in ("sampled_softmax", "listwise"),
             "sample_method": self.sample_method in ("uniform", "popularity"),
+            "protocol": self.protocol in ("leave_last_out", "future"),
             "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
             "mlp_hidden": all(isinstance(h, int) and h >= 1 for h in self.mlp_hidden),
+            "interest_similarity": self.interest_similarity >= 0,
+            "interest_balance": self.interest_balance >= 0,
+            "hard_negative_beta": self.hard_negative_beta >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -89,14 +124,30 @@ class MINDConfig:
         d["mlp_hidden"] = list(self.mlp_hidden)
         return d
 
+    def identity(self) -> dict:
+        """What names a trained model (its bundle folder's hash): every field that changes
+        what is learned. ``device`` does not; a field added after bundles were first written
+        is left out while it holds the value every earlier model implicitly had, so adding
+        a field never renames (and so never retrains) the models already built."""
+        return {k: v for k, v in self.to_dict().items()
+                if k != "device" and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+
     @classmethod
     def from_dict(cls, d: dict) -> MINDConfig:
+        """A config from ``to_dict()`` output. A field added later that ``d`` lacks takes the
+        value every model written before it had (``LATER_FIELDS``), not today's default."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"MINDConfig: unknown field(s) {sorted(unknown)}")
-        return cls(**d)
+        return cls(**{**LATER_FIELDS, **d})
 
+
+# Fields added after the first bundles, with the value older models had: see identity().
+LATER_FIELDS: dict[str, object] = {
+    "protocol": "leave_last_out",
+    "interest_similarity": 0.0, "interest_balance": 0.0, "hard_negative_beta": 0.0,
+    "equal_norms": False}
 
 # The paper's model, without the two extensions above.
 PAPER_FAITHFUL = {"recency": False, "candidate_attention": False}
@@ -335,6 +386,124 @@ class _AttendedScore(torch.autograd.Function):
         return g, None, None
 
 
+# --- 6. Keeping interests distinct (extensions, not in the paper) ----------------------------
+#
+# Routing collapse: on MovieLens a user's interests end up nearly parallel (mean cosine 0.71 at
+# K=4) and one of them supplies about 95% of the merged top 50 (README, "Interests that
+# differ"). What we read before choosing (Tokkiu/REMI, src/REMI.py, src/evalution.py,
+# src/BasicModel.py; THUDM/ComiRec, src/model.py):
+#
+# - REMI's routing regularization (RR, Xie et al., RecSys 2023, Eq. 11) penalises the variance,
+#   over behaviours, of each row of ComiRec-SA's attention matrix A (B, K, L) (softmax over
+#   behaviours): ``C = A - mean_L(A); ||diag(C Cᵀ) / D||²``, added with weight ``rlambda``.
+#   It fixes a different collapse (one interest attending to a single item) and needs an
+#   extractor whose weights are learned. Here the coupling weights sum to 1 over *interests*
+#   and the routing logits are not back-propagated (section 2), so a penalty on them would
+#   reach no parameter but the recency weights. We penalise the interests themselves instead.
+# - REMI's interest-aware hard negatives (IHN) are in :mod:`mind_core.losses`.
+# - ComiRec-SA's self-attentive extractor (``Model_ComiRec_SA``: A = softmax_L(W₂ tanh(W₁ H)))
+#   replaces routing altogether; not implemented: it is a different model, not MIND.
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to length 1; a zero row (an inactive interest) stays zero, gradient finite."""
+    return x * torch.rsqrt((x * x).sum(-1, keepdim=True).clamp_min(1e-12))
+
+
+def equalize_norms(interests, active):
+    """interests (B, K, D), active (B, K) -> (B, K, D): each active interest rescaled to the
+    mean length of the user's active interests (direction kept, inactive ones stay zero).
+
+    With max-over-interests serving, an interest longer than the others wins most items even
+    when it points elsewhere: in the default model, and in one trained with the similarity
+    penalty, the longest of four orthogonal interests is 2.7x the shortest and supplies 97% of
+    the merged top 50. This takes length out of that contest; the user's overall scale stays."""
+    length = torch.sqrt((interests * interests).sum(-1, keepdim=True).clamp_min(1e-12))
+    weight = active.unsqueeze(-1).to(interests.dtype)  # (B, K, 1)
+    mean = (length * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True).clamp(min=1)
+    return interests * (mean / length) * weight
+
+
+def interest_similarity_penalty(interests, active):
+    """Mean squared cosine between a user's active interests: interests (B, K, D), active
+    (B, K) -> scalar in [0, 1], the mean over users with >= 2 active interests (0 if none).
+    Squared, so the penalty pushes towards orthogonal interests, not opposite ones."""
+    unit = _unit(interests)
+    cos = torch.bmm(unit, unit.transpose(1, 2))  # (B, K, K)
+    K = interests.shape[1]
+    off_diagonal = ~torch.eye(K, dtype=torch.bool, device=interests.device)
+    pairs = active.unsqueeze(2) & active.unsqueeze(1) & off_diagonal  # (B, K, K)
+    n = pairs.sum((1, 2))  # (B,) ordered pairs
+    per_user = (cos.square() * pairs).sum((1, 2)) / n.clamp(min=1)
+    keep = n > 0
+    return per_user[keep].mean() if bool(keep.any()) else interests.sum() * 0.0
+
+
+def interest_balance_penalty(interests, active, candidates, scores, temperature: float,
+                             exclude=None):
+    """How far the items a user is likely to be shown are from being supplied confidently and
+    evenly by different interests: 1 - I(item; interest) / log K'_u, averaged over users with
+    K'_u >= 2 active interests (a scalar in [0, 1]; 0 if no such user).
+
+    interests (B, K, D), active (B, K), candidates (C, D) shared or (B, C, D), scores (B, C) the
+    training scores of the candidates, temperature T, exclude (C,) bool or None (e.g. padding).
+
+    Which interest supplies candidate c: w_kc = softmax over active k of V_k · e_c / T (the
+    loss's own scale; serving takes the argmax). Which candidates count: q_c = softmax_c(s_c / T),
+    the model's predicted distribution, held fixed (detached), so only the interests' geometry
+    moves. Then I(item; interest) = H(Σ_c q_c w_c) - Σ_c q_c H(w_c): log K'_u when each likely
+    item has one owner and the owners split the mass evenly, 0 when one interest owns it all
+    *or* when all interests are the same (w uniform), so unlike a plain balance term it cannot
+    be met by collapsing the interests further."""
+    if candidates.dim() == 2:
+        dots = torch.einsum("bkd,cd->bkc", interests, candidates)  # (B, K, C)
+    else:
+        dots = torch.bmm(interests, candidates.transpose(1, 2))
+    logits = (dots / temperature).masked_fill(~active.unsqueeze(-1), -math.inf)
+    # inactive interests: w = 0 and log w set to 0, so w log w is 0 with a finite gradient
+    log_w = torch.log_softmax(logits, dim=1).masked_fill(~active.unsqueeze(-1), 0.0)  # (B, K, C)
+    w = torch.softmax(logits, dim=1)
+    q_logits = scores.detach() / temperature
+    if exclude is not None:
+        q_logits = q_logits.masked_fill(exclude, -math.inf)
+    q = torch.softmax(q_logits, dim=1)  # (B, C)
+    share = torch.einsum("bkc,bc->bk", w, q)  # (B, K) mass each interest supplies
+    h_share = -(share * torch.log(share.clamp_min(1e-12))).sum(1)  # (B,)
+    h_owner = -((w * log_w).sum(1) * q).sum(1)  # (B,) expected entropy of the owner
+    k = active.sum(1)
+    keep = k >= 2
+    if not bool(keep.any()):
+        return interests.sum() * 0.0
+    mi = (h_share - h_owner) / torch.log(k.clamp(min=2).to(dots.dtype))
+    return (1.0 - mi)[keep].mean()
+
+
+BALANCE_TOP = 50  # the balance penalty looks at each user's top 50 candidates, as served
+
+
+def distinctness_penalty(config: MINDConfig, interests, active, candidates, scores, exclude=None):
+    """The weighted sum of the penalties ``config`` switches on (a scalar; 0 when all are off).
+    Arguments as for :func:`interest_balance_penalty`. The balance penalty is computed on each
+    row's ``BALANCE_TOP`` best-scored candidates (the list a user is shown, and nearly all of
+    q's mass): on the whole catalogue it doubled the training step, on the top 50 it adds
+    little."""
+    total = interests.new_zeros(())
+    if config.interest_similarity > 0:
+        total = total + config.interest_similarity * interest_similarity_penalty(interests, active)
+    if config.interest_balance > 0:
+        if scores.shape[1] > BALANCE_TOP:
+            ranked = scores.detach()
+            if exclude is not None:
+                ranked = ranked.masked_fill(exclude, -math.inf)
+            top = torch.topk(ranked, BALANCE_TOP, dim=1).indices  # (B, N)
+            candidates = (gather_rows(candidates, top) if candidates.dim() == 2
+                          else torch.gather(candidates, 1, top.unsqueeze(-1).expand(
+                              -1, -1, candidates.shape[-1])))  # (B, N, D)
+            scores, exclude = scores.gather(1, top), None
+        total = total + config.interest_balance * interest_balance_penalty(
+            interests, active, candidates, scores, config.temperature, exclude)
+    return total
+
+
 # --- the whole model --------------------------------------------------------------------------
 
 class MIND(nn.Module):
@@ -371,6 +540,8 @@ class MIND(nn.Module):
             active = torch.ones(B, c.interest_num, dtype=torch.bool, device=history.device)
         capsules, weights = self.routing(u_hat, mask, active, behaviour_weight)
         interests = self.interest_mlp(capsules, features)  # (B, K, D)
+        if c.equal_norms:  # extension (section 6): no interest wins the merge by length
+            interests = equalize_norms(interests, active)
         interests = interests * active.unsqueeze(-1)  # inactive interests are never served
         return interests, active, weights
 
@@ -401,12 +572,13 @@ class MIND(nn.Module):
         """The item tower for the whole catalogue: (I, D), row 0 (padding) zero."""
         return self.items.table()
 
-    def forward(self, history, features, labels, candidates=None):
+    def forward(self, history, features, labels, candidates=None, with_interests=False):
         """Training scores (raw inner products, before temperature).
 
         labels (B,); candidates: None for every item, (M,) shared by the batch, or (B, n) per
         row. Returns the label's score (B,) and the candidates' scores: (B, I), (B, M) or
-        (B, n)."""
+        (B, n); with ``with_interests``, also (interests (B, K, D), active (B, K), candidate
+        vectors (I|M, D) or (B, n, D)) for the penalties of section 6."""
         table = self.items.table()  # (I, D)
         interests, active, _ = self._extract(history, features, table)
         positives = gather_rows(table, labels)  # (B, D)
@@ -415,12 +587,15 @@ class MIND(nn.Module):
         p = self.config.pow_p
         if self.config.candidate_attention:
             pos = candidate_aware_scores(interests, positives.unsqueeze(1), active, p)[:, 0]
-            return pos, candidate_aware_scores(interests, cands, active, p)
-        user = label_aware_attention(interests, positives, active, p)  # (B, D), paper Eq. 10
-        pos = (user * positives).sum(-1)
-        if cands.dim() == 2:
-            return pos, user @ cands.T
-        return pos, torch.bmm(cands, user.unsqueeze(-1)).squeeze(-1)
+            scores = candidate_aware_scores(interests, cands, active, p)
+        else:
+            user = label_aware_attention(interests, positives, active, p)  # (B, D), Eq. 10
+            pos = (user * positives).sum(-1)
+            scores = (user @ cands.T if cands.dim() == 2
+                      else torch.bmm(cands, user.unsqueeze(-1)).squeeze(-1))
+        if with_interests:
+            return pos, scores, (interests, active, cands)
+        return pos, scores
 
     @torch.no_grad()
     def explain(self, history, features):
@@ -440,5 +615,6 @@ def build_model(config: MINDConfig, encoded) -> MIND:
 
 
 __all__ = ["MINDConfig", "PAPER_FAITHFUL", "MIND", "build_model", "squash", "label_aware_attention",
-           "candidate_aware_scores",
+           "candidate_aware_scores", "interest_similarity_penalty", "interest_balance_penalty",
+           "distinctness_penalty", "equalize_norms",
            "dynamic_interest_number", "B2IRouting", "ItemEmbedding", "InterestMLP"]

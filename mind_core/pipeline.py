@@ -7,21 +7,23 @@ Long work reports through a plain ``progress(event, info)`` callback (see
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .bundle import Bundle, default_bundle_path, list_bundles, load_bundle, save_bundle
+from . import protocols
+from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle
 from .encoding import Encoded, encode
+from .errors import BundleError
 from .evaluate import (
-    CUTOFFS,
+    TOP_N,
+    eval_set_metrics,
     evaluate_model,
     evaluate_popularity,
     exclusion_mask,
     interest_scores,
-    ranking_metrics,
     top_n,
 )
 from .fetch import resolve_dataset_path
@@ -41,37 +43,70 @@ class Data:
     split: Split
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path: str, max_length: int) -> Data:
+@functools.lru_cache(maxsize=2)
+def _read(path: str):
     dataset = read_dataset(path)
-    encoded = encode(dataset)
-    return Data(dataset, encoded, build_split(encoded, max_length))
+    return dataset, encode(dataset)
 
 
-def load_data(name_or_path, max_length: int) -> Data:
-    return _load(str(resolve_dataset_path(name_or_path)), max_length)
+@functools.lru_cache(maxsize=6)
+def _load(path: str, max_length: int, protocol: str) -> Data:
+    dataset, encoded = _read(path)
+    return Data(dataset, encoded, build_split(encoded, max_length, protocol))
+
+
+def load_data(name_or_path, max_length: int, protocol: str = protocols.DEFAULT) -> Data:
+    """A dataset read, encoded and split for ``max_length`` under ``protocol`` (cached)."""
+    return _load(str(resolve_dataset_path(name_or_path)), max_length, protocol)
+
+
+def bundle_data(bundle: Bundle) -> Data:
+    """The data a bundle was trained on, split the way it was trained (its protocol)."""
+    return load_data(bundle.meta["dataset"], bundle.config.max_length, bundle.config.protocol)
 
 
 def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
-                 progress: Progress | None = None, with_serving: bool = True) -> Path:
+                 progress: Progress | None = None, with_serving: bool = True,
+                 lock: bool = True) -> Path:
     """Train, evaluate against the popularity baseline, and write a bundle atomically.
-    ``with_serving`` also builds the Annoy index and UMAP coordinates into the bundle."""
-    data = load_data(dataset, config.max_length)
-    result = fit(config, data.encoded, data.split, progress)
-    metrics = {
-        "test": evaluate_model(result.model, data.encoded, data.split, "test"),
-        "valid": evaluate_model(result.model, data.encoded, data.split, "valid"),
-        "baselines": {"popularity": evaluate_popularity(data.encoded, data.split, "test")},
-        "history": result.history, "best_epoch": result.best_epoch,
-        "train_seconds": result.seconds, "stopped_early": result.stopped_early,
-        "train_samples": int(len(data.split.train_labels)),
-        "evaluated_users": int(len(data.split.test.users)),
-    }
-    extras = None
-    if with_serving:
-        extras = _serving_extras(data, config, progress)
+    ``with_serving`` also builds the Annoy index and UMAP coordinates into the bundle.
+    ``lock`` holds the destination's lock (:mod:`mind_core.lock`) from training to the saved
+    bundle: a second writer gets TrainingLocked naming this pid. The app's job board holds its
+    locks itself and passes ``lock=False``."""
+    from contextlib import nullcontext
+
+    from .lock import hold
+
+    data = load_data(dataset, config.max_length, config.protocol)
     dest = Path(out) if out else default_bundle_path(config, data.encoded.name)
-    return save_bundle(dest, result.model, data.encoded, data.split, metrics, extras)
+    with hold(dest, f"{dest.name} (K={config.interest_num})") if lock else nullcontext():
+        result = fit(config, data.encoded, data.split, progress)
+        metrics = {
+            "test": evaluate_model(result.model, data.encoded, data.split, "test"),
+            "valid": evaluate_model(result.model, data.encoded, data.split, "valid"),
+            "baselines": {"popularity": evaluate_popularity(data.encoded, data.split, "test")},
+            "history": result.history, "best_epoch": result.best_epoch,
+            "train_seconds": result.seconds, "stopped_early": result.stopped_early,
+            "train_samples": int(len(data.split.train_labels)),
+            "evaluated_users": int(len(data.split.test.users)),
+        }
+        extras = None
+        if with_serving:
+            extras = _serving_extras(data, config, progress)
+        return save_bundle(dest, result.model, data.encoded, data.split, metrics, extras)
+
+
+def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = None,
+                  with_serving: bool = True) -> tuple[Bundle, bool]:
+    """The bundle for ``config`` on ``dataset``: loaded if already built (and whole), trained
+    if not. Returns (bundle, trained)."""
+    data = load_data(dataset, config.max_length, config.protocol)
+    path = default_bundle_path(config, data.encoded.name)
+    try:
+        return load_bundle(path, data.encoded), False
+    except BundleError:
+        train_bundle(dataset, config, out=path, progress=progress, with_serving=with_serving)
+        return load_bundle(path, data.encoded), True
 
 
 def _serving_extras(data: Data, config: MINDConfig, progress):
@@ -94,35 +129,39 @@ def evaluate_bundle(bundle: Bundle, data: Data) -> dict:
     interests = torch.as_tensor(bundle.user_interests[ev.users])
     active = torch.as_tensor(bundle.user_active[ev.users])
     scores = interest_scores(interests, active, torch.as_tensor(bundle.item_vectors))
-    top = top_n(scores, exclusion_mask(data.split, ev, data.encoded.n_items), max(CUTOFFS))
-    return ranking_metrics(top, ev.targets, data.encoded.primary_genre, data.encoded.n_items)
+    top = top_n(scores, exclusion_mask(data.split, ev, data.encoded.n_items), TOP_N)
+    return eval_set_metrics(top, data.split, ev, data.encoded)
 
 
 def find_k1_twin(bundle: Bundle) -> Bundle | None:
     """A bundle of the same configuration but interest_num=1 (the K=1 baseline), if built."""
-    want = {**bundle.config.to_dict(), "interest_num": 1}
-    for path in list_bundles(bundle.meta.get("dataset", "")):
-        try:
-            other = load_bundle(path)
-        except Exception:
-            continue
-        if {**other.config.to_dict(), "device": want["device"]} == want:
-            return other
-    return None
+    path = default_bundle_path(replace(bundle.config, interest_num=1),
+                               bundle.meta.get("dataset", ""))
+    try:
+        return load_bundle(path)
+    except BundleError:
+        return None
 
 
 def report(bundle: Bundle, data: Data) -> dict:
-    """The model, the popularity baseline and (if built) MIND K=1, under one protocol."""
+    """The model, the popularity baseline and (if built) MIND K=1 under the bundle's protocol,
+    and how distinct the model's interests are (:mod:`mind_core.distinctness`):
+    ``{"bundle", "protocol", "models": {name: metrics}, "interests": {...}}``."""
     rows = {f"MIND K={bundle.config.interest_num}": evaluate_bundle(bundle, data),
             "most popular": evaluate_popularity(data.encoded, data.split, "test")}
     twin = find_k1_twin(bundle)
     if twin is not None and twin.path != bundle.path:
         rows["MIND K=1"] = evaluate_bundle(twin, data)
-    return rows
+    from .distinctness import interest_metrics
+
+    return {"bundle": bundle.name, "protocol": data.split.protocol, "models": rows,
+            "interests": interest_metrics(bundle, data)}
 
 
 def export_embeddings(bundle: Bundle, data: Data, outdir: Path) -> Path:
-    """Vectors and targets in plain formats, so anyone can re-check the metrics."""
+    """Vectors and targets in plain formats, so anyone can re-check the metrics. targets.json
+    holds, per evaluated user, the first held-out movie ("test"), every held-out movie of the
+    bundle's protocol ("targets") and the history excluded from the ranking."""
     import json
 
     outdir = Path(outdir)
@@ -138,6 +177,7 @@ def export_embeddings(bundle: Bundle, data: Data, outdir: Path) -> Path:
         seen = split.seen_before(split.test, row)
         targets[str(enc.user_ids[user])] = {
             "test": int(enc.item_ids[split.test.targets[row]]),
+            "targets": enc.item_ids[split.target_set(split.test, row)].tolist(),
             "history": enc.item_ids[seen].tolist()}
     (outdir / "targets.json").write_text(json.dumps(targets))
     return outdir

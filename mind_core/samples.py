@@ -2,13 +2,15 @@
 
 1. Every rating is one implicit interaction; per user, sort by timestamp (stable: ties keep file
    order).
-2. Leave-last-out: the last interaction is the test target, the one before it the validation
-   target. Training samples are the earlier prefixes: label = item at position p, history = the
-   up to ``max_length`` items before p (most recent last, left-padded with 0).
-3. At test time the history is everything before the test target (validation item included).
+2. The protocol (:mod:`mind_core.protocols`) says how many final ratings are test targets: one
+   for leave-last-out, the last 20% for the future set. The rating just before the targets is
+   the validation target. Training samples are the earlier prefixes: label = item at position
+   p, history = the up to ``max_length`` items before p (most recent last, left-padded with 0).
+3. At test time the history is everything before the first test target (validation item
+   included).
 
-Users with fewer than 3 interactions cannot give a validation and a test target with a non-empty
-history: all their prefixes train, and they are left out of evaluation.
+Users too short to give test targets, a validation target and a non-empty history (fewer than 3
+interactions under leave-last-out) are left out of evaluation, and all their prefixes train.
 """
 
 from __future__ import annotations
@@ -17,17 +19,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import protocols
 from .encoding import Encoded
 
-MIN_EVAL_INTERACTIONS = 3
+MIN_EVAL_INTERACTIONS = 3  # under leave-last-out
 
 
 @dataclass
 class EvalSet:
     users: np.ndarray  # (E,) user rows
     history: np.ndarray  # (E, L) right-aligned item codes, 0-padded on the left
-    targets: np.ndarray  # (E,) item codes
-    positions: np.ndarray  # (E,) index of the target in ``Split.sequence``
+    targets: np.ndarray  # (E,) item codes: the first (under leave-last-out the only) target
+    positions: np.ndarray  # (E,) index of that target in ``Split.sequence``
+    n_targets: np.ndarray | None = None  # (E,) targets per user, from positions on; None = 1
+
+    def target_counts(self) -> np.ndarray:
+        return np.ones(len(self.users), np.int64) if self.n_targets is None else self.n_targets
 
 
 @dataclass
@@ -42,11 +49,20 @@ class Split:
     test: EvalSet
     n_unevaluated_users: int
     item_counts: np.ndarray  # (I+1,) training interactions per item (targets held out)
+    protocol: str = protocols.DEFAULT
 
     def seen_before(self, ev: EvalSet, row: int) -> np.ndarray:
-        """Every item of an evaluated user before their target: excluded from ranking."""
+        """Every item of an evaluated user before their (first) target: excluded from ranking."""
         u = ev.users[row]
         return self.sequence[self.offsets[u]: ev.positions[row]]
+
+    def target_set(self, ev: EvalSet, row: int) -> np.ndarray:
+        """The user's target items (one under leave-last-out; the last 20% under future)."""
+        start = ev.positions[row]
+        return self.sequence[start: start + ev.target_counts()[row]]
+
+    def target_sets(self, ev: EvalSet) -> list[np.ndarray]:
+        return [self.target_set(ev, r) for r in range(len(ev.users))]
 
 
 def _windows(sequence, offsets_of, positions, max_length) -> np.ndarray:
@@ -56,8 +72,9 @@ def _windows(sequence, offsets_of, positions, max_length) -> np.ndarray:
     return np.where(valid, sequence[np.clip(idx, 0, None)], 0)
 
 
-def build_split(enc: Encoded, max_length: int) -> Split:
+def build_split(enc: Encoded, max_length: int, protocol: str = protocols.DEFAULT) -> Split:
     assert max_length >= 1
+    rule = protocols.get(protocol)
     n = len(enc.items)
     order = np.lexsort((np.arange(n), enc.timestamps, enc.users))  # stable chronological per user
     users = enc.users[order]
@@ -66,17 +83,19 @@ def build_split(enc: Encoded, max_length: int) -> Split:
     offsets = np.concatenate([[0], np.cumsum(counts)])
     starts = offsets[users]
     rank = np.arange(n) - starts  # position within the user's sequence
-    length = counts[users]
-    evaluated = length >= MIN_EVAL_INTERACTIONS
+    user_targets = rule.n_targets(counts)  # (U,) 0 = not evaluated
+    first_target = (counts - user_targets)[users]  # rank of the user's first test target
+    evaluated = user_targets[users] > 0
 
-    is_test = evaluated & (rank == length - 1)
-    is_valid = evaluated & (rank == length - 2)
+    is_test = evaluated & (rank >= first_target)
+    is_valid = evaluated & (rank == first_target - 1)
     is_train = (rank >= 1) & ~is_test & ~is_valid
 
-    def eval_set(mask):
+    def eval_set(mask, n_targets=None):
         pos = np.flatnonzero(mask)
         return EvalSet(users=users[pos], history=_windows(sequence, starts[pos], pos, max_length),
-                       targets=sequence[pos], positions=pos)
+                       targets=sequence[pos], positions=pos,
+                       n_targets=None if n_targets is None else n_targets[users[pos]])
 
     train_pos = np.flatnonzero(is_train)
     held_out = is_test | is_valid
@@ -85,7 +104,9 @@ def build_split(enc: Encoded, max_length: int) -> Split:
         train_users=users[train_pos],
         train_history=_windows(sequence, starts[train_pos], train_pos, max_length),
         train_labels=sequence[train_pos],
-        valid=eval_set(is_valid), test=eval_set(is_test),
-        n_unevaluated_users=int((counts > 0).sum() - is_test.sum()),
+        valid=eval_set(is_valid),
+        test=eval_set(evaluated & (rank == first_target), user_targets),
+        n_unevaluated_users=int(((counts > 0) & (user_targets == 0)).sum()),
         item_counts=np.bincount(sequence[~held_out], minlength=enc.n_items),
+        protocol=rule.NAME,
     )

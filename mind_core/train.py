@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from .evaluate import evaluate_model
-from .losses import full_softmax_loss, listwise_loss, sampled_softmax_loss
-from .model import MIND, MINDConfig, build_model
+from .losses import check_finite, full_softmax_loss, listwise_loss, sampled_softmax_loss
+from .model import MIND, MINDConfig, build_model, distinctness_penalty
 from .sampling import NegativeSampler
 
 # progress(event, info): event is "batch" (info: epoch, step, steps, loss) or "epoch"
@@ -44,9 +44,12 @@ def resolve_device(name: str) -> torch.device:
 def fit(config: MINDConfig, encoded, split, progress: Progress | None = None) -> TrainResult:
     """Train a MIND on ``split``'s training samples; returns the best model by validation HR@50.
 
-    The same seed gives the same model, bit for bit, at any thread count: multithreaded
+    The same seed and thread count give the same model, bit for bit: multithreaded
     scatter-adds (the backward of gathering behaviours from the item table) sum in a varying
-    order, so deterministic algorithms are switched on for the duration of the fit."""
+    order, so deterministic algorithms are switched on for the duration of the fit. Across
+    thread counts the matrix products may sum in another order: one epoch of the default model
+    at 1 and at 2 threads gave slightly different weights (their sums differ in the 10th
+    significant digit)."""
     previous = torch.are_deterministic_algorithms_enabled()
     previous_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True)
@@ -79,6 +82,9 @@ def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> Train
     gen = torch.Generator().manual_seed(config.seed)
     steps = (n + config.batch_size - 1) // config.batch_size
     result = TrainResult(model=model)
+    penalised = config.interest_similarity > 0 or config.interest_balance > 0
+    padding_column = torch.zeros(encoded.n_items, dtype=torch.bool, device=device)
+    padding_column[0] = True  # the full-catalogue scores' column 0 is never a candidate
     best_hr, best_state, bad_epochs = -1.0, None, 0
     start = time.perf_counter()
 
@@ -88,23 +94,31 @@ def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> Train
         if config.loss == "listwise":  # fresh negatives every epoch, seeded
             negatives_all = torch.as_tensor(
                 sampler.sample(split.train_labels, config.neg_ratio), device=device)
-        total, epoch_start = 0.0, time.perf_counter()
+        total, penalty_total, epoch_start = 0.0, 0.0, time.perf_counter()
         for step in range(steps):
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
             # index_select: whole-row copies, several times faster than advanced indexing
             labels = labels_all.index_select(0, idx)
             history, features = history_all.index_select(0, idx), features_all.index_select(0, idx)
+            beta, exclude = config.hard_negative_beta, None
             if config.loss == "listwise":
-                pos, neg = model(history, features, labels, negatives_all.index_select(0, idx))
-                loss = listwise_loss(pos, neg, config.temperature)
+                out = model(history, features, labels, negatives_all.index_select(0, idx),
+                            with_interests=penalised)
+                loss = listwise_loss(out[0], out[1], config.temperature, beta)
             elif config.shared_negatives == 0:
-                pos, scores = model(history, features, labels)
-                loss = full_softmax_loss(scores, labels, config.temperature)
+                out = model(history, features, labels, with_interests=penalised)
+                loss = full_softmax_loss(out[1], labels, config.temperature, beta)
+                exclude = padding_column
             else:
                 negatives = torch.as_tensor(sampler.draw(config.shared_negatives), device=device)
-                pos, neg = model(history, features, labels, negatives)
-                loss = sampled_softmax_loss(pos, neg, labels, negatives, config.temperature,
-                                            log_q=log_q)
+                out = model(history, features, labels, negatives, with_interests=penalised)
+                loss = sampled_softmax_loss(out[0], out[1], labels, negatives, config.temperature,
+                                            log_q=log_q, hard_negative_beta=beta)
+            if penalised:  # section 6 of the model: keeping a user's interests distinct
+                interests, active, cands = out[2]
+                penalty = distinctness_penalty(config, interests, active, cands, out[1], exclude)
+                loss = check_finite(loss + penalty)
+                penalty_total += penalty.item()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -116,6 +130,8 @@ def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> Train
         row = {"epoch": epoch, "loss": total / steps, "seconds": time.perf_counter() - epoch_start,
                "samples_per_second": n / (time.perf_counter() - epoch_start),
                **{f"valid_{k}": v for k, v in valid.items()}}
+        if penalised:  # the share of the loss that is the distinctness penalty
+            row["penalty"] = penalty_total / steps
         result.history.append(row)
         if valid["HR@50"] > best_hr:
             best_hr, result.best_epoch, bad_epochs = valid["HR@50"], epoch, 0

@@ -166,15 +166,22 @@ def model_home(tmp_path_factory):
     real = data_dir() / "ml-100k"
     if not (real / "ml-100k.inter").is_file():
         pytest.skip("ml-100k not fetched: run `make data`")
-    home = tmp_path_factory.mktemp("home")
-    (home / "ml-100k").symlink_to(real, target_is_directory=True)
+    # MIND_TEST_MODEL_HOME: a folder kept between runs (its models are trained once), for
+    # quick local iterations; CI leaves it unset and trains into a fresh temporary folder.
+    kept = os.environ.get("MIND_TEST_MODEL_HOME")
+    home = Path(kept) if kept else tmp_path_factory.mktemp("home")
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "ml-100k").exists():
+        (home / "ml-100k").symlink_to(real, target_is_directory=True)
     previous = os.environ.get("MIND_CORE_DATA_DIR")
     os.environ["MIND_CORE_DATA_DIR"] = str(home)
     try:
         paths = {}
         for k in TINY_INTEREST_NUMS:
             config = MINDConfig(**TINY_CONFIG, interest_num=k)
-            paths[k] = train_bundle("ml-100k", config, out=default_bundle_path(config, "ml-100k"))
+            paths[k] = default_bundle_path(config, "ml-100k")
+            if not (kept and (paths[k] / "config.json").is_file()):
+                train_bundle("ml-100k", config, out=paths[k])
         yield {"home": home, "bundles": paths}
     finally:
         if previous is None:

@@ -221,9 +221,35 @@ def test_compare_has_one_column_per_k_and_metrics(at):
     metrics = next(d.value for d in at.dataframe if "HR@50" in d.value.columns)
     assert list(metrics.index) == ["MIND K=1", "MIND K=2", "MIND K=4", "most popular"]
     assert (metrics["latency (ms)"].iloc[:3] > 0).all()
+    # every metric is a mean ± sd over the seeds built, and says how many
+    assert all(" ± " in v for v in metrics["HR@50"].iloc[:3])
+    assert (metrics["seeds"].iloc[:3] >= 1).all()
+    assert "Is it K, or the seed?" in subheaders(at)
     at.sidebar.slider(key="w_n").set_value(20)
     ok(at)
     assert len(header_bars(at)) == 3
+
+
+# --- Sweep --------------------------------------------------------------------------------
+
+def test_sweep_page_defaults_to_k_and_refuses_bad_values(at):
+    at.switch_page("views/sweep.py")
+    ok(at)
+    assert at.title[0].value == "Sweep a hyperparameter"
+    assert at.selectbox(key="w_sweep_param").value == "interest_num"
+    assert "Test metrics against interest_num" in subheaders(at)
+    table = next(d.value for d in at.dataframe if "seeds" in d.value.columns)
+    assert list(table.index) == ["interest_num=1", "interest_num=2", "interest_num=4"]
+    assert all(" ± " in v for v in table["HR@50"])
+    # another setting: no model varies it yet, and nonsense values are refused, not trained
+    at.selectbox(key="w_sweep_param").set_value("temperature")
+    ok(at)
+    assert any("Only temperature=0.1 is built" in i.value for i in at.info)
+    at.text_input[0].set_value("0.1 lots")
+    next(b for b in at.button if "Train what is missing" in b.label).click()
+    ok(at)
+    assert any("temperature: expected a number, got 'lots'" in e.value for e in at.error)
+    assert not training.board().active()
 
 
 # --- Model --------------------------------------------------------------------------------
@@ -235,7 +261,10 @@ def test_model_page_routing_and_metrics(at):
     ok(at)
     assert at.subheader[0].value.endswith("K=2")
     metrics = next(d.value for d in at.dataframe if "HR@50" in d.value.columns)
-    assert list(metrics.index) == ["MIND K=2", "MIND K=1", "most popular"]
+    # this model, then K=2 and K=1 over the seeds built (one here), then the baseline
+    assert list(metrics.index) == ["MIND K=2, seed 0 (this model)", "MIND K=2, over 1 seed",
+                                   "MIND K=1, over 1 seed", "most popular"]
+    assert metrics.loc["MIND K=2, over 1 seed", "HR@50"] == metrics.iloc[0]["HR@50"]
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # training curves, routing heatmap
     heatmap = json.loads(charts[1].proto.spec)["data"][0]
@@ -417,10 +446,20 @@ def test_a_broken_bundle_is_reported_not_fatal(home, tmp_path, monkeypatch):
     (dest / "weights.pt").write_bytes(b"not a torch file")
     (dest / "user_active.npy").write_bytes(b"truncated")
     monkeypatch.setenv("MIND_CORE_DATA_DIR", str(copy))
+    # the only model is damaged: the page says which file, and offers to build new ones
     app = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
     ok(app)
     errors = [e.value for e in app.error]
-    assert any("Cannot load model" in e and "user_active.npy" in e for e in errors)
+    assert any("damaged model folder" in e and src.name in e and "user_active.npy" in e
+               for e in errors), errors
+    assert any("No trained model for ml-100k" in w.value for w in app.warning)
+    # beside a whole model: the app serves the whole one and lists the damaged one apart
+    good = Path(home["bundles"][1])
+    shutil.copytree(good, copy / "artifacts" / "ml-100k" / good.name)
+    app = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    ok(app)
+    assert app.sidebar.radio(key="w_k").options == ["K=1"]
+    assert any(src.name in c.value and "user_active.npy" in c.value for c in app.sidebar.caption)
 
 
 # --- page loads import no umap and train nothing ---------------------------------------------
@@ -435,7 +474,8 @@ from streamlit.testing.v1 import AppTest
 at = AppTest.from_file(sys.argv[1], default_timeout=120)
 t = time.perf_counter(); at.run(); first = time.perf_counter() - t
 assert not at.exception, at.exception
-for page in ["views/compare.py", "views/model.py", "views/train.py", "views/explore.py"]:
+for page in ["views/compare.py", "views/sweep.py", "views/model.py", "views/train.py",
+             "views/explore.py"]:
     at.switch_page(page); at.run()
     assert not at.exception, (page, at.exception)
 print("UMAP" if "umap" in sys.modules else "NO-UMAP", f"{first:.2f}")
@@ -459,16 +499,22 @@ def test_interest_colours_are_consistent():
 
 
 def test_configuration_labels_name_what_differs():
-    from app.state import family_key, family_label
+    from app.catalog import family_key, family_label
     from mind_core.model import PAPER_FAITHFUL, MINDConfig
 
-    default, paper, wide, seed1 = (family_key(MINDConfig(**kw).to_dict()) for kw in (
-        {}, PAPER_FAITHFUL, {"embed_dim": 32}, {"seed": 1}))
-    every = [default, paper, wide, seed1]
+    default, paper, wide, future = (family_key(MINDConfig(**kw).to_dict()) for kw in (
+        {}, PAPER_FAITHFUL, {"embed_dim": 32}, {"protocol": "future"}))
+    every = [default, paper, wide, future]
     assert family_label(default, every) == "default"
     assert family_label(paper, every).startswith("paper-faithful")
-    assert family_label(wide, every) == "D=32 · seed=0"  # what sets it apart from each other
-    assert family_label(seed1, every) == "D=64 · seed=1"
-    assert family_label(wide, [wide]) == "D=32 · L=20 · epochs=30 · lr=0.003 · τ=0.1 · seed=0"
+    # what sets each apart from the others
+    assert family_label(wide, every) == "D=32 · protocol=leave_last_out"
+    assert family_label(future, every) == "D=64 · protocol=future"
+    assert family_label(wide, [wide]) == "D=32 · L=20 · epochs=30 · lr=0.003 · τ=0.1"
+    # seeds are not configurations: two seeds of one setting share a family
+    assert family_key(MINDConfig(seed=1).to_dict()) == default
+    # nor is a field older config.json files lack, at the value they implicitly had
+    old = {k: v for k, v in MINDConfig().to_dict().items() if k != "protocol"}
+    assert family_key(old) == default
     narrow = family_key(MINDConfig(embed_dim=32, mlp_hidden=(32,)).to_dict())
     assert family_label(narrow, [wide, narrow]) == "mlp_hidden=[32]"

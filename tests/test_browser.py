@@ -41,19 +41,32 @@ def _free_port() -> int:
 
 
 def expected_ks(home: str) -> list[int]:
-    """The K values the app offers by default: those of the configuration with most models."""
-    families: dict[str, list[int]] = {}
+    """The K values the app offers by default: those of the configuration with most models
+    (a configuration: every setting but K and the seed)."""
+    from mind_core.model import MINDConfig
+
+    families: dict[str, set[int]] = {}
     for path in (Path(home) / "artifacts" / "ml-100k").glob("*/config.json"):
-        config = json.loads(path.read_text())["config"]
-        rest = {k: v for k, v in config.items() if k not in ("interest_num", "device")}
-        families.setdefault(json.dumps(rest, sort_keys=True), []).append(config["interest_num"])
+        config = MINDConfig.from_dict(json.loads(path.read_text())["config"]).to_dict()
+        rest = {k: v for k, v in config.items() if k not in ("interest_num", "seed", "device")}
+        families.setdefault(json.dumps(rest, sort_keys=True), set()).add(config["interest_num"])
     return sorted(max(families.values(), key=len))
 
 
 @pytest.fixture(scope="module")
 def home(request) -> str:
-    prebuilt = os.environ.get("MIND_TEST_MODEL_HOME")
-    return prebuilt or str(request.getfixturevalue("model_home")["home"])
+    """The tiny models (K = 1, 2, 4, seed 0) plus a second seed of each, without index or map,
+    as the extra seeds `make run` builds in the background: the Compare page's noise floor."""
+    from conftest import TINY_CONFIG, TINY_INTEREST_NUMS
+
+    from mind_core.model import MINDConfig
+    from mind_core.pipeline import ensure_bundle
+
+    built = request.getfixturevalue("model_home")
+    for k in TINY_INTEREST_NUMS:
+        ensure_bundle("ml-100k", MINDConfig(**TINY_CONFIG, interest_num=k, seed=1),
+                      with_serving=False)
+    return str(built["home"])
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +204,31 @@ def test_explore_compare_in_a_browser(home, server, page, shots):
     expect(columns).to_have_count(len(ks))
     for each in ks:
         expect(page.locator(f".st-key-compare_col_{each}")).to_contain_text(f"K = {each}")
+    # the noise floor: seed-to-seed overlaps beside K-to-K, a verdict in words per K pair
+    floor = page.locator(".st-key-noise_floor")
+    expect(floor).to_be_visible()
+    expect(floor).to_contain_text("seed to seed")
+    expect(floor.get_by_text(re.compile(r"K=\d vs K=\d: (a real difference|no difference "
+                                        r"beyond seed noise|cannot tell yet)"))
+           .first).to_be_visible()
+    # stable marks: every list row says whether the other seed recommends it too
+    expect(page.locator(".st-key-compare_col_1").get_by_title(
+        re.compile(r"also recommended by seed 1|only seed 0 recommends it")).first).to_be_visible()
+    # metrics against K with a band over the two seeds
+    bands = page.get_by_test_id("stPlotlyChart").filter(has_text="± 1 sd over seeds")
+    expect(bands).to_have_count(1)
+    expect(page.get_by_text(re.compile(r"2 seed\(s\): 0, 1"))).to_be_visible()
     settle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
     save(page, shots / "compare.png")
+
+    # Sweep: the default view sweeps K, with the same bands and the list noise floor
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Sweep").click()
+    expect(page.get_by_role("heading", name="Sweep a hyperparameter")).to_be_visible()
+    expect(page.get_by_role("heading", name="Test metrics against interest_num")).to_be_visible()
+    expect(page.locator(".st-key-sweep_noise_floor")).to_contain_text("two seeds share")
+    settle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
 
     # Model: the routing heatmap of the same user
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Model").click()

@@ -1,14 +1,22 @@
-"""Artifact bundles (save, load, refuse what is broken or foreign, write atomically) and the model
-commands of the CLI (evaluate, export-embeddings, sweep) on the tiny bundles of ``model_home``.
+"""Artifact bundles (save, load, refuse what is broken or foreign, write atomically, check every
+file against the manifest, recover from a killed writer) and the model commands of the CLI
+(evaluate, recommend, export-embeddings, sweep) on the tiny bundles of ``model_home``.
 
-Tests that change a bundle work on a copy in ``tmp_path``: the shared ones stay intact.
+Tests that change a bundle work on a copy in ``tmp_path``: the shared ones stay intact. Tests
+of a deeper check (a field, a shape, the weights) edit a file and then re-seal the bundle
+(:func:`reseal` rewrites the manifest), since the manifest alone would already refuse it; the
+manifest's own refusals are tested in section 6.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,12 +28,15 @@ from mind_core.bundle import (
     REQUIRED,
     list_bundles,
     load_bundle,
+    recover_leftovers,
     save_bundle,
     serving_histories,
+    verify_bundle,
 )
 from mind_core.cli import main
 from mind_core.encoding import encode
 from mind_core.errors import BundleError
+from mind_core.manifest import MANIFEST_FILE, UnverifiedBundleWarning, write_manifest
 from mind_core.model import MINDConfig
 from mind_core.pipeline import evaluate_bundle, load_data
 from mind_core.readers import read_dataset
@@ -51,6 +62,11 @@ def copy_of(bundles, tmp_path):
         return dest
 
     return copy
+
+
+def reseal(path) -> None:
+    """Record the bundle's current files in its manifest, as if it had been written so."""
+    write_manifest(path)
 
 
 def stored_metrics(path) -> dict:
@@ -149,6 +165,7 @@ def test_missing_required_file(copy_of, name):
 def test_corrupt_config_json(copy_of, content):
     path = copy_of(1)
     (path / "config.json").write_bytes(content)
+    reseal(path)
     raises_naming(path / "config.json", load_bundle, path)
 
 
@@ -156,6 +173,7 @@ def test_corrupt_config_json(copy_of, content):
 def test_corrupt_other_json(copy_of, name):
     path = copy_of(1)
     (path / name).write_text('{"user_ids": [1, 2')
+    reseal(path)
     raises_naming(path / name, load_bundle, path)
 
 
@@ -163,6 +181,7 @@ def edit_config(path, change):
     raw = json.loads((path / "config.json").read_text())
     change(raw)
     (path / "config.json").write_text(json.dumps(raw))
+    reseal(path)
 
 
 @pytest.mark.parametrize("version", [999, 0, None, "1"])
@@ -202,12 +221,15 @@ class Custom:
 
 def write_weights(path, obj) -> None:
     torch.save(obj, path / "weights.pt")
+    reseal(path)
 
 
 def test_truncated_weights(copy_of, data):
     path = copy_of(2)
     weights = path / "weights.pt"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    raises_naming(weights, load_bundle, path)  # the manifest refuses it at once
+    reseal(path)
     bundle = load_bundle(path, data.encoded)  # weights are read lazily
     message = raises_naming(weights, bundle.load_model, data.encoded)
     assert "corrupt or unreadable weights" in message
@@ -216,6 +238,7 @@ def test_truncated_weights(copy_of, data):
 def test_garbage_weights(copy_of, data):
     path = copy_of(2)
     (path / "weights.pt").write_bytes(b"this is not a torch file")
+    reseal(path)
     raises_naming(path / "weights.pt", load_bundle(path).load_model, data.encoded)
 
 
@@ -272,6 +295,7 @@ def test_weights_not_fitting_the_model(copy_of, data, obj):
 def test_wrong_array(copy_of, name, make):
     path = copy_of(2)
     np.save(path / name, make(np.load(path / name)))
+    reseal(path)
     message = raises_naming(path / name, load_bundle, path)
     assert "expected" in message
 
@@ -279,8 +303,10 @@ def test_wrong_array(copy_of, name, make):
 def test_unreadable_array(copy_of):
     path = copy_of(2)
     (path / "user_active.npy").write_bytes(b"\x93NUMPY garbage")
+    reseal(path)
     raises_naming(path / "user_active.npy", load_bundle, path)
     np.save(path / "user_active.npy", np.array([{"a": 1}], dtype=object))  # needs pickle
+    reseal(path)
     raises_naming(path / "user_active.npy", load_bundle, path)
 
 
@@ -328,7 +354,7 @@ def test_save_replaces_whole_and_survives_a_crash(bundles, data, tmp_path):
     save_bundle(dest, k2.load_model(enc), enc, split, k2.metrics)
     second = load_bundle(dest, enc)
     assert second.config.interest_num == 2 and not (dest / "extra.txt").exists()
-    assert sorted(p.name for p in dest.iterdir()) == sorted(REQUIRED)
+    assert sorted(p.name for p in dest.iterdir()) == sorted([*REQUIRED, MANIFEST_FILE])
     np.testing.assert_array_equal(second.item_vectors, k2.item_vectors)
 
     # a crash while writing the next one leaves the second intact and no temporary folder
@@ -359,7 +385,9 @@ def test_save_replaces_whole_and_survives_a_crash(bundles, data, tmp_path):
 def test_evaluate_json(bundles, capsys):
     code, out, _ = run(capsys, "evaluate", bundles[4], "--json")
     assert code == 0
-    rows = json.loads(out)
+    report = json.loads(out)
+    assert report["protocol"] == "leave_last_out"
+    rows = report["models"]
     recorded = stored_metrics(bundles[4])
     # the K=1 twin of the same configuration is found and reported too
     assert set(rows) == {"MIND K=4", "most popular", "MIND K=1"}
@@ -369,15 +397,16 @@ def test_evaluate_json(bundles, capsys):
     assert rows["MIND K=1"] == pytest.approx(stored_metrics(bundles[1])["test"], abs=1e-9)
 
     code, out, _ = run(capsys, "evaluate", bundles[1], "--json")
-    assert code == 0 and set(json.loads(out)) == {"MIND K=1", "most popular"}
+    assert code == 0 and set(json.loads(out)["models"]) == {"MIND K=1", "most popular"}
 
 
 def test_evaluate_table(bundles, capsys):
     code, out, _ = run(capsys, "evaluate", bundles[2])
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["model", "HR@10", "HR@50", "NDCG@10", "NDCG@50",
-                                "Diversity@50", "Coverage@50"]
+    header = next(line for line in lines if line.startswith("model"))
+    assert header.split() == ["model", "HR@10", "HR@50", "NDCG@10", "NDCG@50",
+                              "Diversity@50", "Coverage@50"]
     hr50 = stored_metrics(bundles[2])["test"]["HR@50"]
     row = next(line for line in lines if line.startswith("MIND K=2"))
     assert float(row.split()[3]) == pytest.approx(hr50, abs=5e-5)
@@ -482,24 +511,223 @@ def test_sweep_reuses_bundles(bundles, model_home, capsys, tmp_path):
                           "--seeds", 0, "--out", out, *TINY_FLAGS)
     assert code == 0
     assert list_bundles("ml-100k") == before  # nothing was trained
-    for k in (1, 2):
-        assert f"K={k} seed=0: reused {bundles[k].name}" in stdout
+    for i, k in enumerate((1, 2), 1):
+        assert f"[{i}/2] interest_num={k} seed=0: reused" in stdout
     assert "trained" not in stdout and f"wrote {out}" in stdout
 
     result = json.loads(out.read_text())
     assert result["dataset"] == "ml-100k" and result["seeds"] == [0]
-    assert result["config"] == {**MINDConfig(**TINY_CONFIG).to_dict(), "interest_num": 4}
-    assert set(result["results"]) == {"MIND K=1", "MIND K=2"}
-    for k in (1, 2):
+    assert result["param"] == "interest_num" and result["values"] == [1, 2]
+    assert result["base"] == {**MINDConfig(**TINY_CONFIG).to_dict(), "interest_num": 4}
+    for k, entry in zip((1, 2), result["results"], strict=True):
         recorded = stored_metrics(bundles[k])
-        entry = result["results"][f"MIND K={k}"]
-        assert set(entry["HR@50"]) == {"mean", "spread"}
-        assert entry["HR@50"]["mean"] == pytest.approx(recorded["test"]["HR@50"], abs=1e-12)
+        assert entry["value"] == k and entry["bundles"] == [bundles[k].name]
         for metric, value in recorded["test"].items():
-            assert entry[metric] == {"mean": pytest.approx(value, abs=1e-9), "spread": 0.0}
+            assert entry["metrics"][metric] == {"mean": pytest.approx(value, abs=1e-9),
+                                                "n": 1, "sd": 0.0}
         assert entry["train_seconds"]["mean"] == recorded["train_seconds"]
-        line = next(x for x in stdout.splitlines() if x.startswith(f"K={k} seed=0"))
-        assert line.endswith(f"HR@50 {recorded['test']['HR@50']:.4f}")
     assert result["popularity"] == pytest.approx(
         stored_metrics(bundles[1])["baselines"]["popularity"], abs=1e-9)
     assert any(x.startswith("most popular") for x in stdout.splitlines())
+
+
+# --- 6. the manifest: every file checked on every load --------------------------------------
+
+SERVING_FILES = ["items.ann", "projection.npz", "serving.json"]
+ALL_FILES = [*REQUIRED, *SERVING_FILES]
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_manifest_records_every_file(bundles):
+    path = bundles[2]
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    assert manifest["version"] == 1 and manifest["algorithm"] == "sha256"
+    assert sorted(manifest["files"]) == sorted(ALL_FILES)  # the index and the map included
+    for name, entry in manifest["files"].items():
+        assert entry == {"sha256": sha256(path / name), "size": (path / name).stat().st_size}
+    assert load_bundle(path).meta["manifest"] == MANIFEST_FILE
+    assert verify_bundle(path) == manifest
+
+
+def damage(path, name, how, other):
+    """Damage one file of the bundle copy ``path``; ``other`` is a copy of another model."""
+    f = path / name
+    if how == "truncate":
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    elif how == "flip":  # one bit of one byte in the middle: same size, same mtime
+        st = f.stat()
+        data = bytearray(f.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        f.write_bytes(bytes(data))
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif how == "swap":  # another model's file; arrays of the very same shape
+        if name == "user_interests.npy":
+            arr = np.load(other / name)
+            np.save(f, np.ascontiguousarray(arr[:, :2]))  # K=4's first two: same shape as K=2
+        else:
+            shutil.copyfile(other / name, f)
+    elif how == "delete":
+        f.unlink()
+
+
+# Swaps that change nothing are left out: id_maps.json is one file for every model of a
+# dataset, serving.json records the same settings, and which interests are active depends on
+# history lengths only (K=4's first two columns are K=2's).
+# Deleting a serving file is not damage: see test_deleted_serving_file_is_rebuilt.
+DAMAGES = [(name, how) for name in ALL_FILES for how in ("truncate", "flip", "swap", "delete")
+           if not (how == "swap" and name in ("id_maps.json", "serving.json",
+                                               "user_active.npy"))
+           and not (how == "delete" and name in SERVING_FILES)]
+
+
+@pytest.mark.parametrize("name,how", DAMAGES)
+def test_any_damaged_file_is_refused_by_name(copy_of, capsys, name, how):
+    path, other = copy_of(2), copy_of(4)
+    before = (path / name).read_bytes()
+    if how == "swap" and name in ("item_vectors.npy", "user_interests.npy"):
+        shape = np.load(path / name).shape
+        damage(path, name, how, other)
+        assert np.load(path / name).shape == shape  # the swap is undetectable by shape
+    else:
+        damage(path, name, how, other)
+    assert how == "delete" or (path / name).read_bytes() != before
+    expect = path if how == "delete" else path / name
+    message = raises_naming(expect, load_bundle, path)
+    assert name in message
+    raises_naming(expect, verify_bundle, path)
+    # the CLI refuses it with one line naming the file, exit status 2
+    for argv in (["evaluate", path], ["recommend", path, "--user", "1"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "", (argv, out)
+        assert err.startswith("error:") and str(expect) in err and name in err, err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_deleted_serving_file_is_rebuilt(copy_of, capsys):
+    """The index, the map and serving.json derive from the vectors: deleted (to rebuild them),
+    the bundle still loads, ``recommend`` says the index is missing and how to build it, and
+    ``build-index`` builds it and records it in the manifest."""
+    path = copy_of(2)
+    (path / "items.ann").unlink()
+    load_bundle(path)
+    code, _, err = run(capsys, "recommend", path, "--user", 1)
+    assert code == 2 and "items.ann" in err and "build-index" in err
+    assert run(capsys, "build-index", path, "--n-trees", 3, "--no-projection")[0] == 0
+    files = verify_bundle(path)["files"]
+    assert files["items.ann"]["sha256"] == sha256(path / "items.ann")
+    code, out, _ = run(capsys, "recommend", path, "--user", 1, "--json")
+    assert code == 0 and json.loads(out)["merged"]
+
+
+def test_damaged_or_missing_manifest_is_refused(copy_of):
+    path = copy_of(1)
+    manifest = path / MANIFEST_FILE
+    good = manifest.read_bytes()
+    for bad in [b"{", b"[]", b'{"version": 1}', b'{"version": 2, "files": {}}',
+                json.dumps({"version": 1, "files": {"../x": {"sha256": "0" * 64, "size": 1}}})
+                .encode(),
+                json.dumps({"version": 1, "files": {"weights.pt": {"sha256": "zz", "size": 1}}})
+                .encode()]:
+        manifest.write_bytes(bad)
+        raises_naming(manifest, load_bundle, path)
+    # an entry removed: that file is no longer vouched for
+    raw = json.loads(good)
+    del raw["files"]["user_active.npy"]
+    manifest.write_text(json.dumps(raw))
+    assert "not listed" in raises_naming(path / "user_active.npy", load_bundle, path)
+    # deleted, while config.json says the bundle was written with one
+    manifest.unlink()
+    assert "missing" in raises_naming(manifest, load_bundle, path)
+    manifest.write_bytes(good)
+    load_bundle(path)
+
+
+def test_unlisted_file_is_refused_and_hidden_ones_ignored(copy_of):
+    path = copy_of(1)
+    (path / ".tmp-serving-abc").mkdir()  # a rebuild in progress: not part of the bundle
+    (path / ".DS_Store").write_bytes(b"x")
+    load_bundle(path)
+    (path / "extra.npy").write_bytes(b"x")
+    assert "not listed" in raises_naming(path / "extra.npy", load_bundle, path)
+
+
+def test_bundle_without_manifest_loads_with_a_warning(copy_of, data):
+    """A bundle written before manifests: loads, with a warning saying it is unchecked."""
+    path = copy_of(1)
+    (path / MANIFEST_FILE).unlink()
+    raw = json.loads((path / "config.json").read_text())
+    del raw["meta"]["manifest"]
+    (path / "config.json").write_text(json.dumps(raw))
+    with pytest.warns(UnverifiedBundleWarning, match="no manifest.json"):
+        bundle = load_bundle(path, data.encoded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert verify_bundle(path) is None
+    assert evaluate_bundle(bundle, data) == pytest.approx(stored_metrics(path)["test"], abs=1e-9)
+
+
+def test_verify_is_cached_but_never_fooled(copy_of):
+    """A second verify of an unchanged bundle reads no file; any write is still seen, even one
+    that keeps the size and puts the modification time back (``flip`` above does that)."""
+    path = copy_of(2)
+    verify_bundle(path)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        verify_bundle(path)
+    per_call = (time.perf_counter() - t0) / 20
+    assert per_call < 0.02, per_call  # a few stat calls, not hashing ~1 MB
+    damage(path, "items.ann", "flip", None)
+    raises_naming(path / "items.ann", verify_bundle, path)
+
+
+def test_build_index_rewrites_the_manifest(copy_of, capsys):
+    path = copy_of(2)
+    before = json.loads((path / MANIFEST_FILE).read_text())["files"]
+    code, _, err = run(capsys, "build-index", path, "--n-trees", 3, "--no-projection")
+    assert code == 0, err
+    after = json.loads((path / MANIFEST_FILE).read_text())["files"]
+    assert after["items.ann"]["sha256"] == sha256(path / "items.ann")
+    assert after["items.ann"] != before["items.ann"]  # a new index, recorded
+    assert after["projection.npz"] == before["projection.npz"]  # untouched, still vouched
+    assert verify_bundle(path)["files"] == after
+    load_bundle(path)
+    assert not [p for p in path.iterdir() if p.name.startswith(".")]
+
+
+# --- 7. recovering from a killed writer (in-process; tests/test_crash.py kills real ones) ----
+
+DEAD_PID = 2**22 + 4321  # above the kernel's pid_max default: never a live process
+
+
+def test_old_bundle_put_back_when_its_writer_died(copy_of, tmp_path):
+    parent = tmp_path / "artifacts"
+    parent.mkdir()
+    dest = parent / "mind-k2-test"
+    shutil.move(copy_of(2), parent / f".old-{dest.name}-p{DEAD_PID}-{time.time_ns()}")
+    half = parent / f".tmp-{dest.name}-p{DEAD_PID}-abcd1234"
+    half.mkdir()
+    (half / "weights.pt").write_bytes(b"half")
+    bundle = load_bundle(dest)  # the load itself puts the previous bundle back
+    assert bundle.config.interest_num == 2 and dest.is_dir()
+    assert sorted(p.name for p in parent.iterdir()) == [dest.name]
+
+
+def test_leftovers_of_a_live_writer_are_left_alone(copy_of, tmp_path):
+    parent = tmp_path / "artifacts"
+    parent.mkdir()
+    mine = os.getpid()
+    old = parent / f".old-x-p{mine}-{time.time_ns()}"
+    tmp = parent / f".tmp-x-p{mine}-abcd1234"
+    shutil.copytree(copy_of(1), old)
+    tmp.mkdir()
+    assert recover_leftovers(parent) == []  # the writer (this process) is still at work
+    assert old.is_dir() and tmp.is_dir() and not (parent / "x").exists()
+    # an .old-* next to a whole bundle of its name is the previous one: removed
+    shutil.copytree(old, parent / "x")
+    dead_old = parent / f".old-x-p{DEAD_PID}-{time.time_ns()}"
+    old.rename(dead_old)
+    assert recover_leftovers(parent) == [f"removed {dead_old}"]
+    assert sorted(p.name for p in parent.iterdir()) == [tmp.name, "x"]

@@ -183,8 +183,13 @@ def server(tmp_path):
 
 def _grouplens_zip(root: Path, name: str, changes=None) -> Path:
     """``root/{name}.zip`` laid out like the official one (a top folder, extra files)."""
-    layout = "grouplens-1m" if name == "ml-1m" else "grouplens-100k"
-    files = {**layout_files(layout), "README": b"MovieLens, for tests\n"}
+    if name in ("ml-1m", "ml-100k"):
+        layout = "grouplens-1m" if name == "ml-1m" else "grouplens-100k"
+        files = {**layout_files(layout), "README": b"MovieLens, for tests\n"}
+    else:  # ml-20m, ml-25m, ml-32m, ml-latest(-small): ratings.csv, movies.csv, tags.csv, ...
+        from test_movielens_csv import csv_layout_files
+
+        files = csv_layout_files()
     for key, data in (changes or {}).items():
         if data is None:
             files.pop(key)
@@ -193,7 +198,7 @@ def _grouplens_zip(root: Path, name: str, changes=None) -> Path:
     return write_files(root / name, files, as_zip=True, folder=name)
 
 
-@pytest.mark.parametrize("name", ["ml-1m", "ml-100k"])
+@pytest.mark.parametrize("name", ["ml-1m", "ml-100k", "ml-25m", "ml-latest-small"])
 def test_grouplens_download(server, data_home, name):
     base, root = server
     _grouplens_zip(root, name)
@@ -202,6 +207,19 @@ def test_grouplens_download(server, data_home, name):
                                            sorted(fetch.GROUPLENS_FILES[name])]
     ds = read_dataset(dest)
     assert (ds.n_users, ds.n_items, len(ds.interactions)) == (3, 4, 9)
+    assert ds.has_profile == (name in ("ml-1m", "ml-100k"))
+
+
+def test_ml25m_from_a_local_zip_through_the_cli(write_layout, data_home, tmp_path, capsys):
+    from test_movielens_csv import csv_layout_files
+
+    archive = write_files(tmp_path / "ml-25m", csv_layout_files(), as_zip=True, folder="ml-25m")
+    assert cli.main(["data", "fetch", "ml-25m", "--from", str(archive)]) == 0
+    assert cli.main(["data", "info", "ml-25m", "--json"]) == 0
+    out = capsys.readouterr().out
+    info = json.loads(out[out.index("{"):])
+    assert (info["users"], info["items"], info["interactions"]) == (3, 4, 9)
+    assert info["has_profile"] is False
 
 
 def test_grouplens_download_through_the_cli(server, data_home):
@@ -275,7 +293,7 @@ def test_failed_download_through_the_cli_exits_2(data_home, capsys):
 
 def test_unknown_names():
     with pytest.raises(DataError, match="unknown GroupLens dataset"):
-        fetch.fetch_grouplens("ml-20m", base_url="http://127.0.0.1:9")
+        fetch.fetch_grouplens("ml-30m", base_url="http://127.0.0.1:9")
 
 
 def test_dataset_not_fetched_yet(data_home):

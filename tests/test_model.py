@@ -14,12 +14,17 @@ from mind_core.encoding import encode
 from mind_core.evaluate import evaluate_model, interest_scores
 from mind_core.losses import full_softmax_loss, listwise_loss, sampled_softmax_loss
 from mind_core.model import (
+    LATER_FIELDS,
     PAPER_FAITHFUL,
     MINDConfig,
     _SquashedSum,
     build_model,
     candidate_aware_scores,
+    distinctness_penalty,
     dynamic_interest_number,
+    equalize_norms,
+    interest_balance_penalty,
+    interest_similarity_penalty,
     label_aware_attention,
     squash,
 )
@@ -145,9 +150,11 @@ def test_nan_loss_raises():
         listwise_loss(nan, torch.zeros(2, 3), 0.1)
 
 
-def test_nan_during_fit_raises(ml100k_encoded):
+@pytest.mark.parametrize("penalty", [{}, {"interest_similarity": 1.0},
+                                     {"interest_balance": 1.0, "hard_negative_beta": 0.5}])
+def test_nan_during_fit_raises(ml100k_encoded, penalty):
     config = MINDConfig(embed_dim=8, max_length=5, epochs=1, learning_rate=1e30,
-                        temperature=1e-6, batch_size=4096)
+                        temperature=1e-6, batch_size=4096, **penalty)
     split = build_split(ml100k_encoded, 5)
     with pytest.raises(FloatingPointError):
         fit(config, ml100k_encoded, split)
@@ -167,6 +174,94 @@ def test_sampled_softmax_log_q_and_accidental_hits():
         cands = [labels[b].item()] + [n for n in negatives.tolist() if n != labels[b].item()]
         expected.append(-torch.log_softmax(logits[b, cands], 0)[0])
     torch.testing.assert_close(loss, torch.stack(expected).mean())
+
+
+@pytest.mark.parametrize("beta", [0.3, 1.0])
+def test_hard_negatives_reweight_the_softmax_denominator(beta):
+    """REMI's IHN: -log(e^x+ / (e^x+ + Σ_j w_j e^x_j)), w_j = e^(β x_j) / mean e^(β x); β = 0
+    is the plain cross-entropy, bit for bit."""
+    torch.manual_seed(3)
+    scores, labels = torch.randn(4, 9, dtype=torch.float64), torch.tensor([1, 5, 8, 2])
+    assert torch.equal(full_softmax_loss(scores.clone(), labels, 0.5),
+                       full_softmax_loss(scores.clone(), labels, 0.5, hard_negative_beta=0.0))
+    x = scores / 0.5
+    want = []
+    for b in range(4):
+        neg = [j for j in range(1, 9) if j != labels[b]]  # column 0 (padding) never counts
+        w = torch.exp(beta * x[b, neg]) / torch.exp(beta * x[b, neg]).mean()
+        pos = torch.exp(x[b, labels[b]])
+        want.append(-torch.log(pos / (pos + (w * torch.exp(x[b, neg])).sum())))
+    got = full_softmax_loss(scores.clone(), labels, 0.5, hard_negative_beta=beta)
+    torch.testing.assert_close(got, torch.stack(want).mean())
+    assert got > full_softmax_loss(scores.clone(), labels, 0.5)  # hard negatives weigh more
+    pos, neg = scores[:, 0], scores[:, 1:]
+    plain = listwise_loss(pos, neg, 0.5)
+    assert torch.equal(plain, listwise_loss(pos, neg, 0.5, hard_negative_beta=0.0))
+    assert listwise_loss(pos, neg, 0.5, hard_negative_beta=beta) > plain
+
+
+def test_interest_similarity_penalty():
+    """Mean squared cosine over a user's active pairs; users with one interest do not count."""
+    interests = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]],  # orthogonal: 0
+                              [[1.0, 0.0], [-3.0, 0.0], [1.0, 1.0]],  # 1, 1/2, 1/2 -> 2/3
+                              [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]], requires_grad=True)
+    active = torch.tensor([[True, True, False], [True, True, True], [True, False, False]])
+    penalty = interest_similarity_penalty(interests * active.unsqueeze(-1), active)
+    torch.testing.assert_close(penalty, torch.tensor((0.0 + 2 / 3) / 2))
+    penalty.backward()
+    assert torch.isfinite(interests.grad).all()  # zero (inactive) interests included
+    assert interest_similarity_penalty(interests[2:], active[2:]).item() == 0.0
+
+
+def test_interest_balance_penalty():
+    """1 - I(item; interest) / log K': 0 when two interests each own half of the likely items,
+    1 when one owns them all, and 1 (not 0) when the interests are the same."""
+    items = torch.tensor([[5.0, 0.0], [0.0, 5.0], [5.0, 0.1], [0.1, 5.0]])
+    scores = torch.zeros(1, 4)  # the four candidates equally likely
+    active = torch.ones(1, 2, dtype=torch.bool)
+
+    def penalty(v, act=active):
+        return interest_balance_penalty(torch.tensor([v]), act, items, scores, 0.01).item()
+
+    assert penalty([[1.0, 0.0], [0.0, 1.0]]) == pytest.approx(0.0, abs=1e-4)
+    assert penalty([[1.0, 1.0], [1.0, 1.0]]) == pytest.approx(1.0, abs=1e-6)
+    assert penalty([[1.0, 1.0], [-1.0, -1.0]]) == pytest.approx(1.0, abs=1e-4)
+    assert penalty([[1.0, 0.0], [0.0, 1.0]], torch.tensor([[True, False]])) == 0.0  # K' = 1
+    v = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]], requires_grad=True)
+    out = interest_balance_penalty(v, torch.tensor([[True, True, False]]), items, scores, 0.1)
+    out.backward()
+    assert torch.isfinite(v.grad).all()
+    config = MINDConfig(interest_balance=0.5, interest_similarity=0.25)
+    same = torch.tensor([[[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]]])
+    both = distinctness_penalty(config, same, torch.tensor([[True, True, False]]), items, scores)
+    assert both.item() == pytest.approx(0.5 * 1.0 + 0.25 * 1.0, abs=1e-5)
+    assert distinctness_penalty(MINDConfig(), v, torch.ones(1, 3, dtype=torch.bool), items,
+                                scores).item() == 0.0
+
+
+def test_equal_norms_rescales_a_users_interests_to_one_length(small, ml100k_encoded):
+    v = torch.tensor([[[3.0, 4.0], [1.0, 0.0], [7.0, 7.0]]])
+    out = equalize_norms(v, torch.tensor([[True, True, False]]))
+    torch.testing.assert_close(out, torch.tensor([[[1.8, 2.4], [3.0, 0.0], [0.0, 0.0]]]))
+    config = MINDConfig(**{**small[0].to_dict(), "equal_norms": True})
+    model = build_model(config, ml100k_encoded).eval()
+    history = torch.stack([_history(range(1, 11), 10), _history([5, 6, 7], 10)])
+    interests, active = model.interests(history, torch.as_tensor(ml100k_encoded.user_features[:2]))
+    lengths = interests.norm(dim=-1)[0, active[0]]
+    torch.testing.assert_close(lengths, lengths.mean().expand_as(lengths))
+    assert torch.all(interests[~active] == 0)
+
+
+def test_later_fields_keep_the_names_of_models_built_before_them():
+    """A field added later is left out of a model's identity (its bundle name) while it holds
+    the value earlier models had, and a config.json written before it reads as that value."""
+    assert not set(LATER_FIELDS) & set(MINDConfig(**LATER_FIELDS).identity())
+    assert MINDConfig(interest_similarity=0.1).identity()["interest_similarity"] == 0.1
+    old = MINDConfig().to_dict()
+    for k in LATER_FIELDS:
+        old.pop(k)
+    restored = MINDConfig.from_dict(old)
+    assert all(getattr(restored, k) == v for k, v in LATER_FIELDS.items())
 
 
 def test_candidate_attention_scores_like_serving():

@@ -24,7 +24,10 @@ def check_small(ds, layout):
     inter = ds.interactions
     assert list(inter.itertuples(index=False, name=None)) == [
         (u, i, float(r), t) for u, i, r, t in RATINGS]  # file order kept
-    assert str(inter["user"].dtype) == "int64" and str(inter["timestamp"].dtype) == "int64"
+    # compact dtypes: ids that fit are int32, ratings float32; timestamps stay int64
+    assert str(inter["user"].dtype) == "int32" and str(inter["item"].dtype) == "int32"
+    assert str(inter["rating"].dtype) == "float32" and str(inter["timestamp"].dtype) == "int64"
+    assert ds.has_profile
     assert ds.n_users == 3 and ds.n_items == 4
     for u, (gender, age, occupation, zip_code) in USERS.items():
         assert ds.users.loc[u].tolist() == [gender, age, occupation, zip_code]

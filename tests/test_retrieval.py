@@ -13,9 +13,11 @@ from mind_core.bundle import load_bundle
 from mind_core.errors import BundleError, DataError
 from mind_core.pipeline import load_data
 from mind_core.retrieval import (
+    BACKENDS,
     MERGE_STRATEGIES,
     AnnoyIndex,
     ExactIndex,
+    FaissIndex,
     interest_labels,
     load_index,
     merge,
@@ -162,6 +164,85 @@ def test_annoy_load_of_missing_file_is_a_bundle_error(tmp_path):
         AnnoyIndex.load(tmp_path / "nothing.ann", 16)
 
 
+def _clustered(n: int, dim: int, seed: int = 0):
+    """Items in 16 clusters with varied norms (as trained vectors), row 0 padding."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(16, dim)).astype(np.float32)
+    items = centres[rng.integers(0, 16, n)] + 0.7 * rng.normal(size=(n, dim)).astype(np.float32)
+    items *= rng.lognormal(0.0, 0.3, (n, 1)).astype(np.float32)
+    queries = centres[rng.integers(0, 16, (20, 4))] + 0.5 * rng.normal(size=(20, 4, dim))
+    return np.vstack([np.zeros((1, dim), np.float32), items]), queries.astype(np.float32)
+
+
+def _recall(got, want) -> float:
+    return float(np.mean([len({i for i, _ in g} & {i for i, _ in w}) / max(1, len(w))
+                          for g, w in zip(got, want, strict=True)]))
+
+
+def test_faiss_hnsw_matches_exact_with_exclusions_and_saves(catalogue, tmp_path):
+    items, interests = catalogue
+    active = np.array([True, True, False, True])
+    exact = ExactIndex().build(items).search(interests, active, 20, [3, 4])
+    built = FaissIndex(16, M=16, ef_search=200).build(items)
+    built.save(tmp_path / "items.faiss")
+    loaded = FaissIndex.load(tmp_path / "items.faiss", 16)
+    assert loaded.n_items == len(items) and loaded.params()["efSearch"] == 200
+    assert loaded.params() == {**built.params()}
+    for index in (built, loaded):
+        got = index.search(interests, active, 20, [3, 4])
+        assert got[2] == []
+        for e, a in zip(exact, got, strict=True):
+            assert [i for i, _ in a] == [i for i, _ in e]  # 400 items: the graph finds all
+            np.testing.assert_allclose([s for _, s in a], [s for _, s in e], rtol=1e-4)
+    batch = loaded.search_batch(np.stack([interests] * 3), np.stack([active] * 3), 20,
+                                [[3, 4]] * 3)
+    assert batch[1] == loaded.search(interests, active, 20, [3, 4])
+    few = FaissIndex(4).build(np.eye(4, dtype=np.float32))  # catalogue exhausted
+    assert sorted(i for i, _ in few.search(np.ones((1, 4), np.float32), [True], 10, [1])[0]) \
+        == [2, 3]
+
+
+def test_faiss_hnsw_and_ivfpq_recall_on_clustered_items(tmp_path):
+    items, queries = _clustered(3000, 32)
+    active = np.ones(4, dtype=bool)
+    exact = ExactIndex().build(items)
+    truth = [exact.search(q, active, 50) for q in queries]
+    hnsw = FaissIndex(32).build(items)
+    ivfpq = FaissIndex(32, kind="ivfpq", nprobe=32).build(items)
+    assert ivfpq.params() == {"kind": "ivfpq", "metric": "inner_product", "nlist": 55,
+                              "nprobe": 32, "pq_m": 8}
+    ivfpq.save(tmp_path / "items.faiss")
+    assert (tmp_path / "items.faiss").stat().st_size < items.nbytes / 4  # compressed
+    loaded = FaissIndex.load(tmp_path / "items.faiss", 32)
+    assert loaded.kind == "ivfpq" and loaded.nprobe == 32
+    flat = FaissIndex(32, kind="ivfflat", nprobe=16).build(items)
+    assert flat.params() == {"kind": "ivfflat", "metric": "inner_product", "nlist": 55,
+                             "nprobe": 16}
+
+    def recall(index):
+        return np.mean([_recall(index.search(q, active, 50), t)
+                        for q, t in zip(queries, truth, strict=True)])
+
+    r_pq = recall(loaded)
+    assert recall(hnsw) >= 0.99 and recall(flat) >= 0.99 and 0.5 <= r_pq < 0.99
+    for q in queries[:3]:  # IVF-PQ scores are approximate, but the items are real ones
+        for lst in loaded.search(q, active, 10, [1, 2, 3]):
+            assert len(lst) == 10 and all(0 < i < len(items) and i > 3 for i, _ in lst)
+
+
+def test_faiss_errors(tmp_path):
+    with pytest.raises(BundleError, match="no FAISS index"):
+        FaissIndex.load(tmp_path / "nothing.faiss", 16)
+    (tmp_path / "bad.faiss").write_bytes(b"not an index")
+    with pytest.raises(BundleError, match="unreadable FAISS index"):
+        FaissIndex.load(tmp_path / "bad.faiss", 16)
+    FaissIndex(8).build(np.ones((5, 8), np.float32)).save(tmp_path / "d8.faiss")
+    with pytest.raises(BundleError, match="width 8"):
+        FaissIndex.load(tmp_path / "d8.faiss", 16)
+    with pytest.raises(ValueError, match="unknown FAISS index kind"):
+        FaissIndex(8, kind="lsh")
+
+
 # --- recommend on a real tiny bundle ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -212,6 +293,32 @@ def test_annoy_recommendations_match_exact(served):
     assert np.mean(overlap) >= 0.98
 
 
+def test_faiss_backend_builds_in_memory_or_reads_items_faiss(served, tmp_path):
+    from mind_core.serving import rebuild_serving_files
+
+    bundle, data = served
+    assert BACKENDS == ("annoy", "exact", "faiss")
+    assert not (bundle.path / "items.faiss").exists()  # ml-100k bundles store none
+    in_memory, exact_index = load_index(bundle, "faiss"), load_index(bundle, "exact")
+    for row in range(0, 943, 94):
+        f = recommend(bundle, data, row, n=50, index=in_memory)
+        e = recommend(bundle, data, row, n=50, index=exact_index)
+        assert f.backend == "faiss" and [i for i, _, _ in f.merged] == [i for i, _, _ in e.merged]
+    copy = tmp_path / bundle.path.name
+    shutil.copytree(bundle.path, copy)
+    record = rebuild_serving_files(load_bundle(copy), data, projection=False, faiss="hnsw")
+    assert record["faiss"]["kind"] == "hnsw" and record["faiss"]["efSearch"] >= 50
+    stored = load_bundle(copy)
+    index = load_index(stored, "faiss")
+    assert index.kind == "hnsw" and index.n_items == data.encoded.n_items
+    got = recommend(stored, data, 3, n=10, index=index).merged
+    want = recommend(stored, data, 3, n=10, backend="exact").merged
+    assert [(i, k) for i, _, k in got] == [(i, k) for i, _, k in want]
+    np.testing.assert_allclose([x for _, x, _ in got], [x for _, x, _ in want], rtol=1e-5)
+    rebuild_serving_files(stored, data, projection=False, faiss="ivfpq")
+    assert load_index(load_bundle(copy), "faiss").kind == "ivfpq"
+
+
 @pytest.mark.parametrize("strategy", MERGE_STRATEGIES)
 def test_recommend_every_strategy(served, strategy):
     bundle, data = served
@@ -239,6 +346,9 @@ def test_bundle_without_index_is_a_clear_error(served, tmp_path):
     copy = tmp_path / bundle.path.name
     shutil.copytree(bundle.path, copy)
     (copy / "items.ann").unlink()
+    from mind_core.manifest import update_manifest
+
+    update_manifest(copy, ["items.ann"])  # a bundle built without one, not a damaged one
     stripped = load_bundle(copy)
     with pytest.raises(BundleError, match="no Annoy index.*build-index"):
         recommend(stripped, data, 0)

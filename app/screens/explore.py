@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from app import charts, state, ui
+from app import charts, loaders, recs, state, tables, ui
 from app.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
 from mind_core.errors import BundleError
 from mind_core.model import dynamic_interest_number
+from mind_core.retrieval import BACKENDS
 
 MAP_KEY = "umap_map"
 COLUMNS_PER_ROW = 4
@@ -46,14 +47,17 @@ def render() -> None:
         st.slider("Movies per interest (N)", 5, 50, step=5, key=state.bind("n"),
                   on_change=state.sync, args=("n",),
                   help="How many movies each interest retrieves; the merged list has N too.")
-        backends = ["annoy", "exact"]
+        backends = list(BACKENDS)
         st.radio("Search", backends, key=state.bind("backend", backends), on_change=state.sync,
                  args=("backend",), horizontal=True,
-                 format_func={"annoy": "Annoy (approximate)", "exact": "Exact"}.__getitem__,
-                 help="Annoy searches a tree index (fast at any size); exact scores every movie.")
+                 format_func={"annoy": "Annoy", "exact": "Exact",
+                              "faiss": "FAISS HNSW"}.get,
+                 help="Annoy searches a tree index; FAISS a graph index (HNSW: the one to use "
+                      "for catalogues of a million movies); exact scores every movie, the "
+                      "fastest at MovieLens sizes.")
 
     try:
-        loaded = state.load(sel.entry)
+        loaded = loaders.load(sel.entry)
     except ui.READABLE as e:
         ui.show_failure(f"Cannot load model {sel.entry.name}", e)
         st.stop()
@@ -63,40 +67,44 @@ def render() -> None:
     row = state.user_row(sel, data)
     n, backend = int(state.get("n")), state.get("backend")
     merge = state.get("merge")
-    if merge not in state.merge_strategies():
+    if merge not in recs.merge_strategies():
         merge = "max_score"
         state.put("merge", merge)
     try:
-        rec = state.recommend_for(loaded, row, n, merge, backend)
+        rec = recs.recommend_for(loaded, row, n, merge, backend)
     except BundleError as e:
         if backend != "annoy":
             raise
         st.warning(f"No Annoy index for this model, using exact search instead. ({e})")
         backend = "exact"
-        rec = state.recommend_for(loaded, row, n, merge, backend)
+        rec = recs.recommend_for(loaded, row, n, merge, backend)
     try:
-        labels = state.labels(loaded, row, rec)
+        labels = recs.labels(loaded, row, rec)
     except ui.READABLE as e:  # e.g. weights that no longer fit the code: still show results
         st.warning(f"Interest labels and routing are unavailable for this model: {e}")
         labels = [{"active": bool(a), "label": f"interest {k + 1}", "routed": [], "genres": []}
                   for k, a in enumerate(rec.active)]
-    items = state.items_table(dataset, L)
-    held = state.held_out(dataset, L, row)
+    items = tables.items_table(dataset, L)
+    held = tables.held_out(dataset, L, row, data.split.protocol)
     K = sel.entry.k
     titles = items["title"].to_numpy()
     genres_col = items["genres"].to_numpy()
 
     # --- profile and history ------------------------------------------------------------------
-    users = state.users_table(dataset, L)
+    users = tables.users_table(dataset, L)
     profile = users.iloc[row]
-    history = state.user_history(dataset, L, row)
+    history = tables.user_history(dataset, L, row, data.split.protocol)
     n_active = int(np.asarray(rec.active).sum())
     st.subheader(f"User {sel.user_id}")
-    gender = {"M": "man", "F": "woman"}.get(str(profile["gender"]), str(profile["gender"]))
     c = st.columns([2, 1, 1, 2])
-    c[0].markdown(f"**Profile**<br>{profile['age']}-year-old {gender}<br>"
-                  f"{html.escape(str(profile['occupation']))} · zip "
-                  f"{html.escape(str(profile['zip']))}", unsafe_allow_html=True)
+    if "gender" in profile:
+        gender = {"M": "man", "F": "woman"}.get(str(profile["gender"]), str(profile["gender"]))
+        c[0].markdown(f"**Profile**<br>{profile['age']}-year-old {gender}<br>"
+                      f"{html.escape(str(profile['occupation']))} · zip "
+                      f"{html.escape(str(profile['zip']))}", unsafe_allow_html=True)
+    else:  # the dataset has no user file (ml-20m and later): no profile to show
+        c[0].markdown("**Profile**<br><span style='opacity:.75'>not in this dataset</span>",
+                      unsafe_allow_html=True)
     c[1].metric("Movies rated", int(profile["movies"]))
     c[2].metric("Active interests", f"{n_active} of {K}",
                 help=(f"MIND gives a user at most log2(n) interests (paper Eq. 9), where n is "
@@ -129,8 +137,8 @@ def render() -> None:
     # --- the map ------------------------------------------------------------------------------
     @st.cache_data(show_spinner=False, max_entries=16)
     def _catalogue(path: str, mtime: int, dataset: str, L: int) -> dict:
-        proj = state.get_projection(path, mtime)
-        return charts.catalogue_trace(state.items_table(dataset, L), np.asarray(proj["items_xy"]))
+        proj = loaders.get_projection(path, mtime)
+        return charts.catalogue_trace(tables.items_table(dataset, L), np.asarray(proj["items_xy"]))
 
 
     def _selected_codes() -> list[int]:
@@ -152,7 +160,7 @@ def render() -> None:
 
 
     @st.fragment
-    def interest_map(loaded: state.Loaded, row: int, rec, held: int | None) -> None:
+    def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None) -> None:
         st.subheader("Interest map")
         st.caption("Every movie of the catalogue (faint, coloured by genre) placed by UMAP so that "
                    "movies MIND scores alike sit together. Black rings: the user's history. "
@@ -161,7 +169,7 @@ def render() -> None:
                    "click a movie) to inspect it.")
         entry = loaded.entry
         try:
-            proj = state.get_projection(entry.path, entry.mtime)
+            proj = loaders.get_projection(entry.path, entry.mtime)
         except (BundleError, FileNotFoundError, ImportError) as e:
             st.info(f"This model has no map (its UMAP projection was not built): {e}")
             return
@@ -180,7 +188,7 @@ def render() -> None:
             selection_details(loaded, rec, selected, held)
 
 
-    def selection_details(loaded: state.Loaded, rec, selected: list[int], held) -> None:
+    def selection_details(loaded: loaders.Loaded, rec, selected: list[int], held) -> None:
         st.markdown("**Selection**")
         if not selected:
             st.caption("Nothing selected. Box-select or click movies on the map to see them here, "
@@ -248,9 +256,9 @@ def render() -> None:
 
     # --- the merged list ----------------------------------------------------------------------
     @st.fragment
-    def merged_list(loaded: state.Loaded, row: int, n: int, backend: str, held) -> None:
+    def merged_list(loaded: loaders.Loaded, row: int, n: int, backend: str, held) -> None:
         st.subheader("Merged recommendations")
-        strategies = state.merge_strategies()
+        strategies = recs.merge_strategies()
         st.radio("Merge strategy", strategies, key=state.bind("merge", strategies),
                  on_change=state.sync, args=("merge",), horizontal=True,
                  format_func={"max_score": "Best score", "round_robin": "Round robin",
@@ -259,7 +267,7 @@ def render() -> None:
                       "protocol), interests taking turns, an equal share each, or a greedy "
                       "genre-diversity penalty.")
         merge = state.get("merge")
-        rec = state.recommend_for(loaded, row, n, merge, backend)
+        rec = recs.recommend_for(loaded, row, n, merge, backend)
         merged = rec.merged
         found = [i for i, (c, _, _) in enumerate(merged) if c == held]
         table = pd.DataFrame({
@@ -270,6 +278,12 @@ def render() -> None:
             "from": [interest_name(k) for _, _, k in merged],
             "held out": ["★ held-out movie" if c == held else "" for c, _, _ in merged],
         })
+        twin = next((e for e in sel.family_entries
+                     if e.k == loaded.entry.k and e.seed != loaded.entry.seed), None)
+        other = recs.user_list(twin.path, twin.mtime, row, n) if twin is not None else None
+        if other is not None:
+            table.insert(2, "seeds", ["● stable" if c in other else "○ this seed only"
+                                      for c, _, _ in merged])
 
         def colour(r):
             k = merged[r.name][2]
@@ -301,6 +315,16 @@ def render() -> None:
                 for k, v in counts.items()), unsafe_allow_html=True)
             st.caption("Each merged movie keeps the colour of the interest that retrieved it. "
                        f"Search: {rec.backend}.")
+            if other is not None:
+                stable = sum(c in other for c, _, _ in merged)
+                st.markdown(f"**Stable across seeds: {stable} of {len(merged)}**")
+                st.caption(f"● the same configuration trained with seed {twin.seed} also "
+                           f"recommends it (its exact top {n}); ○ only seed "
+                           f"{loaded.entry.seed} does. Movies only one seed finds say more "
+                           "about training noise than about this user.")
+            else:
+                st.caption("No second seed of this model yet: the Compare page can train one, "
+                           "to tell stable recommendations from training noise.")
 
 
     merged_list(loaded, row, n, backend, held)

@@ -8,8 +8,58 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, state, ui
+from app import charts, loaders, state, tables, ui
 from app.theme import interest_color, interest_name
+from mind_core import protocols
+from mind_core.distinctness import interest_metrics
+from mind_core.overlap import spread
+
+# README "Interests that differ": the bounds the default configuration must meet
+DISTINCT_BOUNDS = {"busiest_share_50": 0.75, "mean_cosine": 0.50}
+
+
+@st.cache_data(show_spinner="Measuring how the interests differ…", max_entries=64)
+def interest_figures(path: str, mtime: int, _loaded) -> dict:
+    """mind_core.distinctness.interest_metrics for a bundle (cached on its path and mtime)."""
+    return interest_metrics(_loaded.bundle, _loaded.data)
+
+
+def render_distinctness(loaded) -> None:
+    """The selected model's distinctness figures, with what each means."""
+    st.markdown("**Do the interests differ?**")
+    entry = loaded.entry
+    try:
+        figures = interest_figures(str(entry.path), entry.mtime, loaded)
+    except ui.READABLE as e:
+        ui.show_failure("Cannot measure the interests", e)
+        return
+    if not figures.get("users"):
+        st.caption("No evaluated user has two active interests (a K=1 model), so there is "
+                   "nothing to compare. Genre purity of the single interest's top 10: "
+                   + (f"{figures['genre_purity']:.2f}." if figures.get("genre_purity") is not None
+                      else "n/a."))
+        return
+    c = st.columns(4)
+    c[0].metric("Busiest interest's share of the top 50", f"{figures['busiest_share_50']:.2f}",
+                help="Over users with two or more active interests: the largest share of the "
+                     "merged top 50 that one interest supplies (an item comes from the interest "
+                     "that scores it highest). 1/K' is balanced; 1 means one interest supplies "
+                     "the whole list. Bound for the default model: at most 0.75.")
+    c[1].metric("Mean cosine between interests", f"{figures['mean_cosine']:.2f}",
+                help="Mean pairwise cosine of a user's active interest vectors (1 = parallel). "
+                     "Bound for the default model: at most 0.50.")
+    c[2].metric("Overlap of their top-10 lists", f"{figures['top10_overlap']:.2f}",
+                help="For each pair of a user's interests, the share of one interest's own top "
+                     "10 (history excluded) that the other also retrieves (|A ∩ B| / 10).")
+    c[3].metric("Genre purity of each top 10", f"{figures['genre_purity']:.2f}",
+                help="Share of an interest's own top 10 in its most common primary genre, "
+                     "averaged over every active interest.")
+    over = [k for k, bound in DISTINCT_BOUNDS.items() if figures[k] > bound]
+    st.caption(f"Over the {figures['users']} evaluated users with two or more active interests, "
+               "exact search, history excluded. "
+               + ("Routing has largely collapsed: the interests point the same way and one "
+                  "of them supplies most of the merged list (README, \"Interests that differ\")."
+                  if over else "The interests are distinct by the README's bounds."))
 
 
 def render() -> None:
@@ -22,7 +72,7 @@ def render() -> None:
     sel: state.Selection = st.session_state["_selection"]
     ui.require_model(sel)
     try:
-        loaded = state.load(sel.entry)
+        loaded = loaders.load(sel.entry)
     except ui.READABLE as e:
         ui.show_failure(f"Cannot load model {sel.entry.name}", e)
         st.stop()
@@ -43,17 +93,34 @@ def render() -> None:
                                   index=list(config.to_dict())), width="stretch", height=560)
     with right:
         st.markdown("**Test metrics against baselines**")
-        st.caption("Leave-last-out over all users, full ranking of the catalogue (the user's "
-                   "history excluded). HR@N: share of users whose held-out movie is in the top N.")
-        rows = {f"MIND K={config.interest_num}": metrics.get("test", {})}
-        twin = next((e for e in sel.family_entries if e.k == 1 and e.path != entry.path), None)
-        if twin is not None:
-            with contextlib.suppress(ui.READABLE):
-                rows["MIND K=1"] = state.get_bundle(twin.path, twin.mtime).metrics.get("test", {})
-        rows["most popular"] = metrics.get("baselines", {}).get("popularity", {})
+        protocol = data.split.protocol
+        metric_names = protocols.get(protocol).METRICS
+        st.caption(f"{protocol.replace('_', '-').capitalize()} protocol over all users, full "
+                   "ranking of the catalogue (the user's history excluded). Rows \"over seeds\" "
+                   "are mean ± sd over every seed of this configuration built for that K: a gap "
+                   "under two sd is no difference.")
+        rows = {f"MIND K={config.interest_num}, seed {config.seed} (this model)":
+                {m: f"{v:.4f}" for m, v in metrics.get("test", {}).items()}}
+        for k in sorted({config.interest_num, 1}, reverse=True):
+            seeds = [e for e in sel.family_entries if e.k == k]
+            runs = []
+            for e in seeds:
+                with contextlib.suppress(ui.READABLE):
+                    runs.append(loaders.get_bundle(e.path, e.mtime).metrics.get("test", {}))
+            if not runs:
+                continue
+            cells = {}
+            for m in metric_names:
+                values = [r[m] for r in runs if m in r]
+                if values:
+                    s = spread(values)
+                    cells[m] = (f"{s['mean']:.4f} ± {s['sd']:.4f}" if s["n"] > 1
+                                else f"{s['mean']:.4f}")
+            rows[f"MIND K={k}, over {len(runs)} seed{'s' if len(runs) > 1 else ''}"] = cells
+        popularity = metrics.get("baselines", {}).get("popularity", {})
+        rows["most popular"] = {m: f"{v:.4f}" for m, v in popularity.items()}
         table = pd.DataFrame(rows).T
-        st.dataframe(table.style.format("{:.4f}").highlight_max(axis=0, color="#d3f9d8"),
-                     width="stretch")
+        st.dataframe(table[[m for m in metric_names if m in table.columns]], width="stretch")
         st.markdown("**Training curves**")
         history = metrics.get("history", [])
         if history:
@@ -62,6 +129,7 @@ def render() -> None:
             st.caption("The weights kept are those of the best validation epoch (dotted line).")
         else:
             st.caption("No per-epoch history recorded.")
+        render_distinctness(loaded)
 
     st.divider()
     st.subheader("Architecture (as implemented)")
@@ -106,12 +174,12 @@ def render() -> None:
                "interest (each row splits one unit among the active interests).")
     row = state.user_row(sel, data)
     try:
-        weights, codes = state.routing(loaded, row)
+        weights, codes = tables.routing(loaded, row)
     except ui.READABLE as e:
         ui.show_failure("Cannot compute routing weights", e)
         st.stop()
     keep = np.flatnonzero(codes > 0)
-    items = state.items_table(bundle.meta.get("dataset", sel.dataset), L)
+    items = tables.items_table(bundle.meta.get("dataset", sel.dataset), L)
     titles = items["title"].to_numpy()
     active = np.asarray(bundle.user_active[row], dtype=bool)
     row_labels = [f"{len(keep) - i}. {titles[codes[p]][:48]}" for i, p in enumerate(keep)]

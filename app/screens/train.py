@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from app import charts, state, ui
+from app import catalog, charts, loaders, state, ui
 from app.training import TrainingLocked, board
 from mind_core.bundle import default_bundle_path, list_bundles
 from mind_core.model import MINDConfig
@@ -20,7 +20,7 @@ def render() -> None:
         "server: you can switch pages and come back. The finished model appears in every picker.")
 
     defaults = MINDConfig()
-    datasets = state.available_datasets()
+    datasets = catalog.available_datasets()
 
     with st.form("train_form", border=True):
         st.markdown("**Hyperparameters**")
@@ -57,6 +57,32 @@ def render() -> None:
         recency = c[3].checkbox("Recency-weighted routing", defaults.recency, key="t_recency",
                                 help="Extension beyond the paper: routing knows which movies are "
                                      "recent.")
+        st.markdown("**Distinct interests** (README, \"Interests that differ\"; 0 = off)")
+        c = st.columns(4)
+        interest_similarity = c[0].number_input(
+            "Interest similarity penalty", 0.0, 10.0, float(defaults.interest_similarity),
+            format="%.2f", step=0.1, key="t_interest_similarity",
+            help="interest_similarity: adds this times the mean squared cosine between a user's "
+                 "interests to the loss, pushing them apart. Useful range 0 to 1; at 1 the "
+                 "interests are orthogonal at no cost in accuracy, but one of them still supplies "
+                 "most of the merged list.")
+        interest_balance = c[1].number_input(
+            "Interest balance penalty", 0.0, 10.0, float(defaults.interest_balance),
+            format="%.2f", step=0.1, key="t_interest_balance",
+            help="interest_balance: asks each movie the model ranks high to come clearly from one "
+                 "interest, and the interests to share the list evenly, so that one interest "
+                 "does not supply the whole merged list. Useful range 0 to 1; from 0.5 the list "
+                 "is shared, at about -0.05 HR@50.")
+        hard_negative_beta = c[2].number_input(
+            "Hard negatives β (REMI)", 0.0, 5.0, float(defaults.hard_negative_beta),
+            format="%.2f", step=0.1, key="t_hard_negative_beta",
+            help="hard_negative_beta: REMI's interest-aware hard negatives; negatives that some "
+                 "interest scores high weigh exp(β · logit) more in the softmax. Useful range 0 "
+                 "to 1.")
+        equal_norms = c[3].checkbox(
+            "Equal-length interests", bool(defaults.equal_norms), key="t_equal_norms",
+            help="equal_norms: a user's interests are rescaled to one length, so no interest "
+                 "supplies the merged list by its length alone.")
         c = st.columns(4)
         candidate_attention = c[0].checkbox(
             "Attention per candidate", defaults.candidate_attention, key="t_candidate_attention",
@@ -78,8 +104,12 @@ def render() -> None:
                                 shared_negatives=int(negatives), seed=int(seed),
                                 batch_size=int(batch_size), patience=int(patience),
                                 recency=bool(recency),
-                                candidate_attention=bool(candidate_attention))
-            name = state.get_data(dataset, config.max_length).encoded.name
+                                candidate_attention=bool(candidate_attention),
+                                interest_similarity=float(interest_similarity),
+                                interest_balance=float(interest_balance),
+                                hard_negative_beta=float(hard_negative_beta),
+                                equal_norms=bool(equal_norms))
+            name = loaders.get_data(dataset, config.max_length).encoded.name
             target = default_bundle_path(config, name)
             if target in list_bundles(name) and not rebuild:
                 st.info(f"This model is already built ({target.name}); pick it in the sidebar, or "
@@ -147,7 +177,7 @@ def render() -> None:
     st.subheader(f"Models on {dataset}")
     st.caption("Every trained model for this dataset, test metrics from training time.")
     try:
-        entries = state.catalog(dataset)
+        entries = catalog.catalog(dataset)
     except OSError as e:
         entries = []
         ui.show_failure("Cannot list the models", e)
@@ -156,6 +186,10 @@ def render() -> None:
             "model": e.name, "K": e.k, "D": e.config.get("embed_dim"),
             "L": e.config.get("max_length"), "epochs": e.config.get("epochs"),
             "lr": e.config.get("learning_rate"), "seed": e.config.get("seed"),
+            "similarity": e.config.get("interest_similarity", 0.0),
+            "balance": e.config.get("interest_balance", 0.0),
+            "β": e.config.get("hard_negative_beta", 0.0),
+            "equal norms": e.config.get("equal_norms", False),
             "HR@50": e.hr50, "created": e.created} for e in entries]), hide_index=True,
             width="stretch", column_config={"HR@50": st.column_config.NumberColumn(format="%.4f")})
     else:
