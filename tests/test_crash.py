@@ -4,9 +4,9 @@ one, or the new one once it is completely in place) and nothing half-written aro
 
 The kill points come from the test-only hook ``MIND_CORE_CRASH_AT=<point>``
 (:data:`mind_core.bundle.CRASH_POINTS`), which makes the process SIGKILL itself there. The
-processes run in parallel, one data folder each, training the tiny configuration on the
-100-row tutorial CSV (``../shared/datasets``): the step under test is the save, and most of
-their time is imports and the UMAP fit of the serving files.
+processes run in parallel, one data folder each, training the tiny configuration on a small
+synthetic dataset (``mind_core.synth``, 1,200 ratings): the step under test is the save, and
+most of their time is imports and the UMAP fit of the serving files.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_TUTORIAL_CSV, TINY_CONFIG
+from conftest import TINY_CONFIG
 
 from mind_core.bundle import CRASH_ENV, CRASH_POINTS, load_bundle
 from mind_core.errors import BundleError
@@ -40,9 +40,12 @@ POINTS = {"before_rename": "previous", "after_old_rename": "previous",
 @pytest.fixture(scope="module")
 def killed_runs(model_home, tmp_path_factory):
     """{point: (dest, the previous bundle's manifest, returncode, names left beside dest)}."""
+    from mind_core.synth import generate
+
     source = model_home["bundles"][2]  # a whole K=2 bundle, with its manifest: the previous
-    if not SHARED_TUTORIAL_CSV.is_file():
-        pytest.fail(f"{SHARED_TUTORIAL_CSV} is missing")
+    # a small synthetic dataset (ml-25m layout) trains in seconds; any data would do
+    dataset = tmp_path_factory.mktemp("crash-data") / "synth-small"
+    generate(dataset, users=40, items=60, ratings=1200, seed=0)
     runs = {}
     for point in POINTS:
         home = tmp_path_factory.mktemp(f"crash-{point}")
@@ -50,7 +53,7 @@ def killed_runs(model_home, tmp_path_factory):
         shutil.copytree(source, dest)
         env = {**os.environ, "MIND_CORE_DATA_DIR": str(home), CRASH_ENV: point,
                "OMP_NUM_THREADS": "1"}
-        proc = subprocess.Popen([MIND_CORE, "train", "--dataset", str(SHARED_TUTORIAL_CSV),
+        proc = subprocess.Popen([MIND_CORE, "train", "--dataset", str(dataset),
                                  "--out", str(dest), *FLAGS], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         runs[point] = (dest, (dest / MANIFEST_FILE).read_text(), proc)
