@@ -1,28 +1,23 @@
 """Training from the browser: background jobs, a lock per configuration, live progress.
 
-A job runs ``mind_core.pipeline.train_bundle`` in a thread of the server process, so it keeps
-going when the reader switches pages, and every session sees it. Progress arrives through the
-library's plain ``progress(event, info)`` callback and is stored on the job; the Train page
-polls it from a fragment (``st.fragment(run_every=...)``).
+A job trains in a child process (``mind_core.jobs.train_in_child``: nice 19, one torch
+thread), watched by a thread of the server, so it keeps going when the reader switches pages,
+every session sees it, and the pages' reruns never wait for the training loop (which would hold
+the server's GIL if it ran in one of its threads). Progress arrives through the library's plain
+``progress(event, info)`` callback, relayed from the child, and is stored on the job; the Train
+page polls it from a fragment (``st.fragment(run_every=...)``).
 
 Two trainings of the same configuration cannot run at once: a job holds the configuration's
 lock (:mod:`mind_core.lock`, lock file ``artifacts/<dataset>/.lock-<model name>``) for its
 whole run, the same lock ``mind-core train``, ``sweep`` and ``build-defaults`` take, so the app
 and the CLI exclude each other too; a lock whose process is gone is taken over. The job calls
-``train_bundle(..., lock=False)`` because it already holds the locks (they are not
-re-entrant). A failed job shows its error; bundles are written atomically by the library, so
-existing models stay as they were.
-
-A job shares the server's CPU with every reader's page reruns. It yields: its thread runs at
-the lowest priority (nice 19; Linux schedules each thread on its own) and torch computes on that
-thread alone while it runs (``background_priority``), so training takes longer and pages stay
-responsive (measured by ``bench/bench_load.py``).
+``train_bundle(..., lock=False)`` in its child because the server already holds the locks
+(they are not re-entrant). A failed job shows its error; bundles are written atomically by the
+library, so existing models stay as they were.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 import time
 import traceback
@@ -49,34 +44,6 @@ def acquire_lock(dataset: str, config: MINDConfig) -> Path:
                    f"{model_name(config)} (K={config.interest_num})")
     _held[lock.path] = lock
     return lock.path
-
-
-@contextlib.contextmanager
-def background_priority():
-    """Run the block (a training job, on its own thread) below the page reruns: this thread at
-    nice 19, and torch's intra-op threads set to 1 so its kernels run on this niced thread
-    rather than on the shared pool (restored afterwards; the reruns' small tensor work does
-    not need the pool)."""
-    import torch
-
-    with contextlib.suppress(OSError, AttributeError):  # not Linux / not allowed: run as is
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    with _threads_mutex:  # the first job in saves the pool size, the last one out restores it
-        if not _threads_saved:
-            _threads_saved.append(torch.get_num_threads())
-            torch.set_num_threads(1)
-        _threads_saved.append(None)
-    try:
-        yield
-    finally:
-        with _threads_mutex:
-            _threads_saved.pop()
-            if len(_threads_saved) == 1:
-                torch.set_num_threads(_threads_saved.pop())
-
-
-_threads_mutex = threading.Lock()
-_threads_saved: list = []  # [original pool size, one None per running job]
 
 
 def release_lock(path: Path) -> None:
@@ -125,7 +92,9 @@ class Job:
         return min(1.0, per * (self.current + within))
 
     def progress(self, event: str, info: dict) -> None:
-        if event == "batch":
+        if event == "config":  # the next configuration of the job starts
+            self.current, self.epochs, self.batch = info["index"], [], {}
+        elif event == "batch":
             self.batch = dict(info)
         elif event == "epoch":
             self.epochs.append(dict(info))
@@ -165,26 +134,24 @@ class JobBoard:
         return job
 
     def _run(self, job: Job, dataset_name: str) -> None:
-        from mind_core.pipeline import train_bundle
+        from mind_core.jobs import TrainingFailed, train_in_child
 
         job.state = "running"
         try:
-            with background_priority():
-                for i, config in enumerate(job.configs):
-                    job.current, job.epochs, job.batch = i, [], {}
-                    out = default_bundle_path(config, dataset_name)
-                    job.paths.append(str(train_bundle(job.dataset, config, out=out,
-                                                      progress=job.progress,
-                                                      with_serving=job.with_serving,
-                                                      lock=False)))  # the job holds the locks
+            outs = [default_bundle_path(c, dataset_name) for c in job.configs]
+            for path in train_in_child(job.dataset, job.configs, outs, progress=job.progress,
+                                       with_serving=job.with_serving):
+                job.paths.append(str(path))
             job.state = "done"
-        except Exception as e:  # shown to the reader; the library left old bundles intact
+        except TrainingFailed as e:  # shown to the reader; the library left old bundles intact
+            job.error, job.detail, job.state = str(e), e.detail, "failed"
+        except Exception as e:
             job.error = f"{e.__class__.__name__}: {e}"
             job.detail = traceback.format_exc(limit=6)
             job.state = "failed"
         finally:
             job.finished = time.time()
-            for path in job.locks:
+            for path in job.locks:  # the job holds them; the child trains with lock=False
                 release_lock(path)
 
 

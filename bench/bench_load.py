@@ -25,10 +25,10 @@ What is measured, and how:
 - **Loaded once**: the same wrapper counts calls of ``load_bundle``, ``Bundle.load_model``,
   ``load_index``, ``load_projection`` and the dataset reads behind ``load_data``'s cache in the
   server; the counts after the warm-up must not grow with more sessions.
-- **Training in the background**: the server process itself trains (a thread running
-  ``train_bundle`` under ``app.training.background_priority``, as the Train page's job does;
-  into a scratch folder outside the catalogue), over and over, while 1, then 5 sessions
-  browse.
+- **Training in the background**: the server trains as the Train page's job does (a child
+  process started by ``mind_core.jobs.train_in_child`` from a thread of the server, nice 19,
+  one torch thread; into a scratch folder outside the catalogue), over and over, while 1,
+  then 5 sessions browse.
 
     .venv/bin/python -m bench.bench_load [--home DATA_DIR] [--sessions 1 5 20] [--actions 6]
 
@@ -131,26 +131,29 @@ def serve(port: int) -> None:
 
 
 def _trainer(timing: str) -> None:
-    """While ``$MIND_BENCH_TRAIN_FLAG`` exists, train in this (the server's) process, in a
-    thread, as the app's Train page does; each model goes to a scratch folder."""
+    """While ``$MIND_BENCH_TRAIN_FLAG`` exists, train as the app's Train page does: in a child
+    process (``mind_core.jobs.train_in_child``, nice 19, one torch thread) watched from a
+    thread of the server; each model goes to a scratch folder."""
     flag = Path(os.environ["MIND_BENCH_TRAIN_FLAG"])
     while True:
         if not flag.exists():
             time.sleep(0.1)
             continue
+        from mind_core.jobs import train_in_child
         from mind_core.model import MINDConfig
-        from mind_core.pipeline import train_bundle
 
         config = MINDConfig.from_dict(json.loads(flag.read_text() or "{}"))
         out = Path(tempfile.mkdtemp(prefix="train-", dir=Path(timing).parent)) / "model"
-        try:  # the app's training jobs run at background priority: so does this one
-            from app.training import background_priority
-        except ImportError:
-            background_priority = contextlib.nullcontext
         t0 = time.perf_counter()
+        started = []
+
+        def progress(event, info, started=started):
+            if event == "batch" and not started:  # the phase measures from here on
+                started.append(True)
+                _append(timing, {"training_batch": 1, "t": time.time()})
+
         try:
-            with background_priority():
-                train_bundle("ml-100k", config, out=out)
+            train_in_child("ml-100k", [config], [out], progress=progress)
             _append(timing, {"trained_s": time.perf_counter() - t0, "t": time.time()})
         except Exception as e:  # reported, not fatal: the bench goes on
             _append(timing, {"train_error": f"{e.__class__.__name__}: {e}", "t": time.time()})
@@ -370,7 +373,14 @@ def main(argv=None) -> int:
             start = time.time()
             if training is not None:
                 flag.write_text(json.dumps(training))
-                time.sleep(1.0)  # the trainer thread has picked it up
+                # measure once the child trains (its start-up, imports and data, is not
+                # training yet): wait for its first batch
+                while not any("training_batch" in r and r["t"] >= start
+                              for r in read_timing(timing)):
+                    if time.time() - start > 600:  # a previous phase's training may finish first
+                        raise SystemExit("the background training did not start in 600 s")
+                    time.sleep(0.2)
+                start = time.time()
             client = asyncio.run(phase(url, n, users, ks, actions, args.seed + n))
             if training is not None:
                 flag.unlink()

@@ -9,7 +9,7 @@ interpreter and imports included) is its own; the imports alone are the ``baseli
 stage's address space is capped (``--cap-gb``, default 12) so that a stage too big for this
 shared machine fails with a MemoryError instead of pushing others into swap; such a stage is
 reported as failed, with the cap. The 25M training epoch is skipped unless ``--train-25m``
-(it takes most of an hour on 2 cores).
+(about 25 minutes here at one thread).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_memory [--sizes 100k,1M,25M]
      [--stages synth,read,info,split,epoch] [--keep]
@@ -38,7 +38,7 @@ SIZES = {"100k": (650, 4_000, 100_000), "1M": (6_500, 12_000, 1_000_000),
          "25M": (162_541, 59_047, 25_000_000)}
 # the default model, but sampled softmax over 1,000 shared negatives instead of the whole
 # catalogue (whose B x K x I candidate scores are 0.9 GB a batch at ml-25m's 59k items), D 32
-# and batches of 1,024, so an epoch at 1M ratings takes minutes, not most of an hour
+# and batches of 1,024, so an epoch at 25M ratings takes minutes, not hours
 EPOCH_CONFIG = dict(epochs=1, patience=1, embed_dim=32, shared_negatives=1000, batch_size=1024)
 STAGES = ("baseline", "synth", "read", "info", "split", "epoch")
 STAGE_NAMES = {

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import BundleError, DataError
+from .errors import BundleError, DataError, UsageError
 
 
 def _print_json(obj) -> None:
@@ -124,9 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for a relaunch under torchrun
     try:
         args.func(args)
-    except (DataError, BundleError) as e:
+    except (DataError, BundleError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from . import protocols
-from .errors import DataError
+from .errors import DataError, UsageError
 from .model import MINDConfig
 from .sweep import SWEEPABLE
 
@@ -45,7 +45,10 @@ def config_from_args(args) -> MINDConfig:
     """MINDConfig defaults overridden by whichever ``--field`` options were given."""
     overrides = {f.name: getattr(args, f.name) for f in fields(MINDConfig)
                  if getattr(args, f.name, None) is not None}
-    return MINDConfig(**overrides)
+    try:
+        return MINDConfig(**overrides)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _add_config_options(p, skip: tuple[str, ...] = ()) -> None:
@@ -77,11 +80,25 @@ def _table(rows: dict[str, dict], metrics: list[str] = METRIC_ORDER) -> str:
 
 
 def cmd_train(args) -> None:
+    from . import distributed
     from .pipeline import train_bundle
+    from .train import resolve_device
 
     config = config_from_args(args)
-    path = train_bundle(args.dataset, config, out=args.out,
-                        progress=_tqdm_progress(f"K={config.interest_num}"))
+    if args.nproc < 1:
+        raise UsageError(f"--nproc: expected a number of processes >= 1, got {args.nproc}")
+    if args.nproc > 1 and not distributed.under_launcher():
+        distributed.launch(args.argv, args.nproc)  # this command again, as N DDP workers
+        return
+    if distributed.under_launcher():
+        distributed.init(resolve_device(config.device))
+    try:
+        path = train_bundle(args.dataset, config, out=args.out,
+                            progress=_tqdm_progress(f"K={config.interest_num}"))
+        if distributed.rank_and_world()[0] != 0:
+            return
+    finally:
+        distributed.finish()
     metrics = json.loads((path / "metrics.json").read_text())
     print(f"protocol: {config.protocol}")
     print(_table({f"MIND K={config.interest_num}": metrics["test"],
@@ -220,6 +237,9 @@ def add_commands(sub) -> None:
     t = sub.add_parser("train", help="train a MIND and write a bundle")
     t.add_argument("--dataset", default="ml-100k")
     t.add_argument("--out", help="bundle folder (default data/artifacts/<dataset>/<name>)")
+    t.add_argument("--nproc", type=int, default=1,
+                   help="train data-parallel in N local processes (DDP through torchrun; "
+                        "gloo on CPU, nccl on GPUs); default 1")
     _add_config_options(t)
     t.set_defaults(func=cmd_train)
 

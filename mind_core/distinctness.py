@@ -35,32 +35,60 @@ MERGED_N = 50  # the merged list whose busiest interest is measured
 OWN_N = 10  # each interest's own list, for overlap and genre purity
 
 
+CHUNK_USERS = 256  # users measured at once: their (chunk, K, I) float64 scores stay bounded
+
+
 def interest_metrics(bundle, data) -> dict:
     """Distinctness of a bundle's interests over ``data.split.test.users`` (see the module
     docstring). ``data`` is a :class:`mind_core.pipeline.Data`. Returns ``{"busiest_share_50",
     "mean_cosine", "top10_overlap", "genre_purity", "users"}``; the pairwise figures are None
-    when no user has two active interests (a K=1 model)."""
+    when no user has two active interests (a K=1 model). Measured ``CHUNK_USERS`` users at a
+    time, so memory does not grow with users x items."""
     split, enc = data.split, data.encoded
-    users = split.test.users
-    return interest_metrics_from_arrays(
-        bundle.user_interests[users], bundle.user_active[users], bundle.item_vectors,
-        exclusion_mask(split, split.test, enc.n_items), enc.primary_genre)
+    ev = split.test
+    parts = [_per_user(bundle.user_interests[ev.users[rows]], bundle.user_active[ev.users[rows]],
+                       bundle.item_vectors, exclusion_mask(split, ev, enc.n_items, rows),
+                       enc.primary_genre)
+             for rows in (slice(i, i + CHUNK_USERS) for i in range(0, len(ev.users), CHUNK_USERS))]
+    return _summary(parts)
 
 
-@torch.no_grad()
 def interest_metrics_from_arrays(interests: np.ndarray, active: np.ndarray, items: np.ndarray,
                                  exclude: np.ndarray, primary_genre: np.ndarray) -> dict:
     """The same figures from plain arrays: interests (E, K, D), active (E, K) bool, items (I, D)
     (row 0 padding), exclude (E, I) bool (True = never ranked; column 0 must be True),
     primary_genre (I,) int."""
+    return _summary([_per_user(interests, active, items, exclude, primary_genre)])
+
+
+def _summary(parts: list[dict]) -> dict:
+    """Per-user figures of every chunk -> the means over users (pairwise ones over users with
+    two or more active interests)."""
+    cat = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0)
+           for k in ("multi", "busiest", "mean_cos", "overlap", "purity")}
+    multi = cat["multi"].astype(bool)
+
+    def mean(values):
+        return float(values[multi].mean()) if multi.any() else None
+
+    purity = cat["purity"]
+    return {"busiest_share_50": mean(cat["busiest"]), "mean_cosine": mean(cat["mean_cos"]),
+            "top10_overlap": mean(cat["overlap"]),
+            "genre_purity": float(purity.mean()) if len(purity) else None,
+            "users": int(multi.sum())}
+
+
+@torch.no_grad()
+def _per_user(interests, active, items, exclude, primary_genre) -> dict:
+    """Per-user figures of one chunk: ``multi`` (E,) has >= 2 active interests; ``busiest``,
+    ``mean_cos``, ``overlap`` (E,); ``purity`` one value per active interest."""
     V = torch.as_tensor(np.asarray(interests, dtype=np.float64))  # (E, K, D)
     act = torch.as_tensor(np.asarray(active, dtype=bool))  # (E, K)
     X = torch.as_tensor(np.asarray(items, dtype=np.float64))  # (I, D)
     exclude = np.asarray(exclude, dtype=bool)
     E, K, _ = V.shape
     n_items = X.shape[0]
-    n_active = act.sum(1)  # (E,)
-    multi = (n_active >= 2).numpy()  # users the pairwise figures cover
+    multi = (act.sum(1) >= 2).numpy()  # users the pairwise figures cover
     dots = torch.einsum("ekd,id->eki", V, X).masked_fill(~act.unsqueeze(-1), -torch.inf)
 
     # busiest_share_50: who supplies the merged top 50
@@ -88,15 +116,8 @@ def interest_metrics_from_arrays(interests: np.ndarray, active: np.ndarray, item
     genres = np.asarray(primary_genre)[own_top]  # (E, K, 10)
     same = (genres[..., :, None] == genres[..., None, :]).sum(-1)  # (E, K, 10) count per slot
     purity = same.max(-1) / own_n  # (E, K): share of the most common genre
-    act_np = act.numpy()
-
-    def mean(values):
-        return float(values[multi].mean()) if multi.any() else None
-
-    return {"busiest_share_50": mean(busiest), "mean_cosine": mean(mean_cos),
-            "top10_overlap": mean(overlap),
-            "genre_purity": float(purity[act_np].mean()) if act_np.any() else None,
-            "users": int(multi.sum())}
+    return {"multi": multi, "busiest": busiest, "mean_cos": mean_cos, "overlap": overlap,
+            "purity": purity[act.numpy()]}
 
 
 __all__ = ["interest_metrics", "interest_metrics_from_arrays", "MERGED_N", "OWN_N"]

@@ -13,3 +13,7 @@ class DataError(ValueError):
 
 class BundleError(ValueError):
     """A model bundle that is missing, corrupt, of an unknown version or for other data."""
+
+
+class UsageError(ValueError):
+    """A command-line option or a model setting outside the values it accepts."""

@@ -24,18 +24,34 @@ CUTOFFS = leave_last_out.CUTOFFS
 TOP_N = 50  # every protocol reads at most the top 50
 
 
-def exclusion_mask(split: Split, ev: EvalSet, n_items: int) -> np.ndarray:
-    """(E, I) bool: True where an item is in the user's history before their target; padding
-    (column 0) is always excluded."""
-    starts = split.offsets[ev.users]
-    lengths = ev.positions - starts
-    rows = np.repeat(np.arange(len(ev.users)), lengths)
+CHUNK_USERS = 512  # users ranked at once: their (chunk, K, I) scores stay near 0.5 GB at 59k items
+
+
+def exclusion_mask(split: Split, ev: EvalSet, n_items: int,
+                   rows: slice = slice(None)) -> np.ndarray:
+    """(E, I) bool for ``ev``'s users ``rows``: True where an item is in the user's history
+    before their target; padding (column 0) is always excluded."""
+    users, positions = ev.users[rows], ev.positions[rows]
+    starts = split.offsets[users]
+    lengths = positions - starts
+    rows_of = np.repeat(np.arange(len(users)), lengths)
     within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     cols = split.sequence[np.repeat(starts, lengths) + within]
-    mask = np.zeros((len(ev.users), n_items), dtype=bool)
-    mask[rows, cols] = True
+    mask = np.zeros((len(users), n_items), dtype=bool)
+    mask[rows_of, cols] = True
     mask[:, 0] = True
     return mask
+
+
+def ranked(split: Split, ev: EvalSet, n_items: int, scores_of, n: int = TOP_N,
+           chunk: int = CHUNK_USERS) -> np.ndarray:
+    """(E, n) item codes, best first, history excluded, for every user of ``ev``:
+    ``scores_of(rows)`` gives the (len(rows), I) scores of users ``rows`` (a slice). Ranked
+    ``chunk`` users at a time, so memory does not grow with users x items."""
+    parts = [top_n(scores_of(slice(i, i + chunk)),
+                   exclusion_mask(split, ev, n_items, slice(i, i + chunk)), n)
+             for i in range(0, len(ev.users), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, min(n, n_items)), dtype=np.int64)
 
 
 def interest_scores(interests: torch.Tensor, active: torch.Tensor, items: torch.Tensor):
@@ -79,17 +95,22 @@ def model_interests(model, history: np.ndarray, features: np.ndarray, batch: int
 @torch.no_grad()
 def evaluate_model(model, encoded, split: Split, which: str = "test") -> dict:
     ev = split.test if which == "test" else split.valid
-    interests, active = model_interests(model, ev.history, encoded.user_features[ev.users])
     items = model.item_vectors().detach().cpu()
-    scores = interest_scores(interests, active, items)
-    top = top_n(scores, exclusion_mask(split, ev, encoded.n_items), TOP_N)
-    return eval_set_metrics(top, split, ev, encoded)
+
+    def scores_of(rows):
+        interests, active = model_interests(model, ev.history[rows],
+                                            encoded.user_features[ev.users[rows]])
+        return interest_scores(interests, active, items)
+
+    return eval_set_metrics(ranked(split, ev, encoded.n_items, scores_of), split, ev, encoded)
 
 
 def evaluate_popularity(encoded, split: Split, which: str = "test") -> dict:
     """Most-popular baseline: training counts, history excluded, same protocol."""
     ev = split.test if which == "test" else split.valid
     counts = torch.as_tensor(split.item_counts, dtype=torch.float32)
-    scores = counts.unsqueeze(0).expand(len(ev.users), -1).clone()
-    top = top_n(scores, exclusion_mask(split, ev, encoded.n_items), TOP_N)
-    return eval_set_metrics(top, split, ev, encoded)
+
+    def scores_of(rows):
+        return counts.unsqueeze(0).expand(len(ev.users[rows]), -1).clone()
+
+    return eval_set_metrics(ranked(split, ev, encoded.n_items, scores_of), split, ev, encoded)

@@ -16,16 +16,19 @@ import numpy as np
 import torch
 
 from .errors import BundleError
-from .evaluate import exclusion_mask, interest_scores, top_n
+from .evaluate import interest_scores, ranked
 
 
 def merged_top_n(bundle, data, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(E,) evaluated user rows and (E, n) their merged top-n item codes, best first."""
     ev = data.split.test
-    scores = interest_scores(torch.as_tensor(bundle.user_interests[ev.users]),
-                             torch.as_tensor(bundle.user_active[ev.users]),
-                             torch.as_tensor(bundle.item_vectors))
-    return ev.users, top_n(scores, exclusion_mask(data.split, ev, data.encoded.n_items), n)
+    items = torch.as_tensor(bundle.item_vectors)
+
+    def scores_of(rows):
+        return interest_scores(torch.as_tensor(bundle.user_interests[ev.users[rows]]),
+                               torch.as_tensor(bundle.user_active[ev.users[rows]]), items)
+
+    return ev.users, ranked(data.split, ev, data.encoded.n_items, scores_of, n)
 
 
 def jaccard_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -18,13 +18,11 @@ from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle
 from .encoding import Encoded, encode
 from .errors import BundleError
 from .evaluate import (
-    TOP_N,
     eval_set_metrics,
     evaluate_model,
     evaluate_popularity,
-    exclusion_mask,
     interest_scores,
-    top_n,
+    ranked,
 )
 from .fetch import resolve_dataset_path
 from .model import MINDConfig
@@ -75,12 +73,17 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
     locks itself and passes ``lock=False``."""
     from contextlib import nullcontext
 
+    from .distributed import rank_and_world
     from .lock import hold
 
     data = load_data(dataset, config.max_length, config.protocol)
     dest = Path(out) if out else default_bundle_path(config, data.encoded.name)
-    with hold(dest, f"{dest.name} (K={config.interest_num})") if lock else nullcontext():
+    rank, world = rank_and_world()  # under torchrun, rank 0 alone locks, evaluates and writes
+    with hold(dest, f"{dest.name} (K={config.interest_num})") if lock and rank == 0 \
+            else nullcontext():
         result = fit(config, data.encoded, data.split, progress)
+        if rank != 0:
+            return dest
         metrics = {
             "test": evaluate_model(result.model, data.encoded, data.split, "test"),
             "valid": evaluate_model(result.model, data.encoded, data.split, "valid"),
@@ -89,6 +92,7 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
             "train_seconds": result.seconds, "stopped_early": result.stopped_early,
             "train_samples": int(len(data.split.train_labels)),
             "evaluated_users": int(len(data.split.test.users)),
+            "processes": world,
         }
         extras = None
         if with_serving:
@@ -126,10 +130,13 @@ def evaluate_bundle(bundle: Bundle, data: Data) -> dict:
     """Re-score a bundle from its stored vectors alone (no model code): the protocol's test
     metrics, which must equal the ones recorded at training time."""
     ev = data.split.test
-    interests = torch.as_tensor(bundle.user_interests[ev.users])
-    active = torch.as_tensor(bundle.user_active[ev.users])
-    scores = interest_scores(interests, active, torch.as_tensor(bundle.item_vectors))
-    top = top_n(scores, exclusion_mask(data.split, ev, data.encoded.n_items), TOP_N)
+    items = torch.as_tensor(bundle.item_vectors)
+
+    def scores_of(rows):
+        return interest_scores(torch.as_tensor(bundle.user_interests[ev.users[rows]]),
+                               torch.as_tensor(bundle.user_active[ev.users[rows]]), items)
+
+    top = ranked(data.split, ev, data.encoded.n_items, scores_of)
     return eval_set_metrics(top, data.split, ev, data.encoded)
 
 

@@ -6,6 +6,9 @@
    for leave-last-out, the last 20% for the future set. The rating just before the targets is
    the validation target. Training samples are the earlier prefixes: label = item at position
    p, history = the up to ``max_length`` items before p (most recent last, left-padded with 0).
+   A sample is stored as its position p alone, and its history window is cut from the
+   sequence when a batch asks for it (:meth:`Split.train_windows`): at ml-25m's 25M ratings the
+   whole (S, L) window matrix would be 4 GB at L = 20, the positions are 200 MB.
 3. At test time the history is everything before the first test target (validation item
    included).
 
@@ -42,9 +45,8 @@ class Split:
     max_length: int
     sequence: np.ndarray  # (N,) item codes, grouped by user row, chronological
     offsets: np.ndarray  # (U+1,) user u's items are sequence[offsets[u]:offsets[u+1]]
-    train_users: np.ndarray  # (S,)
-    train_history: np.ndarray  # (S, L)
-    train_labels: np.ndarray  # (S,)
+    train_users: np.ndarray  # (S,) int32 user rows
+    train_positions: np.ndarray  # (S,) index of each sample's label in ``sequence``
     valid: EvalSet
     test: EvalSet
     n_unevaluated_users: int
@@ -63,6 +65,23 @@ class Split:
 
     def target_sets(self, ev: EvalSet) -> list[np.ndarray]:
         return [self.target_set(ev, r) for r in range(len(ev.users))]
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        """(S,) the item each training sample predicts."""
+        return self.sequence[self.train_positions]
+
+    def train_windows(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """(len(rows), L) the history windows of training samples ``rows``, built on demand."""
+        pos = self.train_positions[rows]
+        return _windows(self.sequence, self.offsets[self.train_users[rows]], pos,
+                        self.max_length)
+
+    @property
+    def train_history(self) -> np.ndarray:
+        """(S, L) every training window at once: for small data and tests; the trainer cuts
+        them per batch."""
+        return self.train_windows()
 
 
 def _windows(sequence, offsets_of, positions, max_length) -> np.ndarray:
@@ -101,9 +120,7 @@ def build_split(enc: Encoded, max_length: int, protocol: str = protocols.DEFAULT
     held_out = is_test | is_valid
     return Split(
         max_length=max_length, sequence=sequence, offsets=offsets,
-        train_users=users[train_pos],
-        train_history=_windows(sequence, starts[train_pos], train_pos, max_length),
-        train_labels=sequence[train_pos],
+        train_users=users[train_pos], train_positions=train_pos,
         valid=eval_set(is_valid),
         test=eval_set(evaluated & (rank == first_target), user_targets),
         n_unevaluated_users=int(((counts > 0) & (user_targets == 0)).sum()),
