@@ -157,6 +157,26 @@ SHORT_USERS = [  # user 7: 1 rating, user 8: 2 ratings, user 9: 5 ratings with a
 ]
 
 
+def test_batches_cut_per_batch_equal_the_whole_window_matrix(ml100k_split, ml100k_encoded):
+    """The trainer cuts each batch's windows from the sequence (bounded memory): they must be
+    the rows of the whole (S, L) matrix, with the same profiles and labels, in any order."""
+    import torch
+
+    from mind_core.train import BatchSource
+
+    split, enc = ml100k_split, ml100k_encoded
+    source = BatchSource(split, enc.user_features, torch.device("cpu"))
+    assert source.n == len(split.train_labels)
+    whole = split.train_history
+    idx = np.random.default_rng(0).permutation(source.n)[:5000]
+    idx = np.concatenate([idx, [0, source.n - 1]])  # both ends too
+    history, features, labels = source.gather(torch.as_tensor(idx))
+    np.testing.assert_array_equal(history.numpy(), whole[idx])
+    np.testing.assert_array_equal(labels.numpy(), split.train_labels[idx])
+    np.testing.assert_array_equal(features.numpy(), enc.user_features[split.train_users[idx]])
+    np.testing.assert_array_equal(split.train_windows(idx), whole[idx])
+
+
 def test_short_users_train_but_are_not_evaluated():
     enc = _encoded(SHORT_USERS)
     split = build_split(enc, max_length=2)
