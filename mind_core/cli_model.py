@@ -94,7 +94,8 @@ def cmd_train(args) -> None:
         distributed.init(resolve_device(config.device))
     try:
         path = train_bundle(args.dataset, config, out=args.out,
-                            progress=_tqdm_progress(f"K={config.interest_num}"))
+                            progress=_tqdm_progress(f"K={config.interest_num}"),
+                            with_serving=not args.no_serving)
         if distributed.rank_and_world()[0] != 0:
             return
     finally:
@@ -237,6 +238,10 @@ def add_commands(sub) -> None:
     t = sub.add_parser("train", help="train a MIND and write a bundle")
     t.add_argument("--dataset", default="ml-100k")
     t.add_argument("--out", help="bundle folder (default data/artifacts/<dataset>/<name>)")
+    t.add_argument("--no-serving", action="store_true",
+                   help="skip the Annoy index and the UMAP map (recommend then searches "
+                        "exactly; `build-index` adds an index later). At ml-25m's scale the map "
+                        "would place every user's interests: hundreds of thousands of vectors")
     t.add_argument("--nproc", type=int, default=1,
                    help="train data-parallel in N local processes (DDP through torchrun; "
                         "gloo on CPU, nccl on GPUs); default 1")

@@ -16,7 +16,7 @@ import torch
 from . import protocols
 from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle
 from .encoding import Encoded, encode
-from .errors import BundleError
+from .errors import BundleError, DataError
 from .evaluate import (
     eval_set_metrics,
     evaluate_model,
@@ -59,8 +59,17 @@ def load_data(name_or_path, max_length: int, protocol: str = protocols.DEFAULT) 
 
 
 def bundle_data(bundle: Bundle) -> Data:
-    """The data a bundle was trained on, split the way it was trained (its protocol)."""
-    return load_data(bundle.meta["dataset"], bundle.config.max_length, bundle.config.protocol)
+    """The data a bundle was trained on, split the way it was trained (its protocol): found by
+    its name in the data folder, or else at the path it was read from when trained (a dataset
+    outside the data folder). ``check_fingerprint`` tells whether it is still the same data."""
+    config = bundle.config
+    try:
+        return load_data(bundle.meta["dataset"], config.max_length, config.protocol)
+    except DataError:
+        trained_from = (bundle.metrics or {}).get("dataset_path")
+        if not trained_from or not Path(trained_from).exists():
+            raise
+        return load_data(trained_from, config.max_length, config.protocol)
 
 
 def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
@@ -93,6 +102,7 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
             "train_samples": int(len(data.split.train_labels)),
             "evaluated_users": int(len(data.split.test.users)),
             "processes": world,
+            "dataset_path": str(resolve_dataset_path(dataset).resolve()),
         }
         extras = None
         if with_serving:

@@ -77,3 +77,24 @@ def test_bundle_without_index(k4, capsys, tmp_path):
 def test_missing_bundle(capsys, tmp_path):
     code, _, err = run(capsys, "recommend", tmp_path / "nope", "--user", 1)
     assert code == 2 and "no such model bundle" in err
+
+
+def test_train_without_serving_files_then_build_the_index(capsys, tmp_path):
+    """``train --no-serving`` (for big catalogues) writes a bundle without index or map that
+    exact search serves at once and ``build-index`` completes later."""
+    from mind_core.synth import generate
+
+    data = tmp_path / "synth"
+    generate(data, users=40, items=60, ratings=1200, seed=0)
+    out = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--dataset", data, "--out", out, "--embed-dim", 8,
+                       "--epochs", 1, "--no-serving")
+    assert code == 0, err
+    assert not (out / "items.ann").exists() and not (out / "projection.npz").exists()
+    user = json.loads((out / "id_maps.json").read_text())["user_ids"][0]
+    code, out_json, err = run(capsys, "recommend", out, "--user", user, "--backend", "exact",
+                              "--json")
+    assert code == 0 and len(json.loads(out_json)["merged"]) == 10, err
+    assert run(capsys, "recommend", out, "--user", user)[0] == 2  # Annoy: not built yet
+    assert run(capsys, "build-index", out, "--no-projection")[0] == 0
+    assert run(capsys, "recommend", out, "--user", user)[0] == 0
