@@ -92,14 +92,15 @@ def cmd_train(args) -> None:
         return
     if distributed.under_launcher():
         distributed.init(resolve_device(config.device))
-    try:
-        path = train_bundle(args.dataset, config, out=args.out,
-                            progress=_tqdm_progress(f"K={config.interest_num}"),
-                            with_serving=not args.no_serving)
-        if distributed.rank_and_world()[0] != 0:
-            return
-    finally:
-        distributed.finish()
+    # a failing rank just exits (torchrun then stops the others): waiting for them at a
+    # barrier would hang, as they wait for it in the training's collectives
+    path = train_bundle(args.dataset, config, out=args.out,
+                        progress=_tqdm_progress(f"K={config.interest_num}"),
+                        with_serving=not args.no_serving)
+    rank = distributed.rank_and_world()[0]
+    distributed.finish()
+    if rank != 0:  # rank 0 reports
+        return
     metrics = json.loads((path / "metrics.json").read_text())
     print(f"protocol: {config.protocol}")
     print(_table({f"MIND K={config.interest_num}": metrics["test"],

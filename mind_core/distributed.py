@@ -51,8 +51,9 @@ def launch(argv: list[str], nproc: int) -> None:
         torchrun(["--standalone", f"--nproc-per-node={nproc}", "-m", "mind_core.cli",
                   *_without_nproc(argv)])
     except ChildFailedError as e:
-        print(f"error: a training worker failed: {e.get_first_failure()[1].message}",
-              file=sys.stderr)
+        rank, failure = e.get_first_failure()
+        print(f"error: training worker {rank} failed (exit code {failure.exitcode}; its own "
+              f"error is printed above)", file=sys.stderr)
         raise SystemExit(1) from None
 
 

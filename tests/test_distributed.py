@@ -76,8 +76,23 @@ def test_a_failing_worker_fails_the_command(tmp_path):
                            str(tmp_path / "bad"), "--nproc", "2", *FLAGS],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "a training worker failed" in proc.stderr
+    assert "training worker 0 failed" in proc.stderr and "no such dataset" in proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_locked_destination_stops_every_rank(dataset, tmp_path):
+    # rank 0 cannot take the lock: it exits with the lock's message and the other rank, already
+    # in the training's collectives, is stopped by torchrun instead of waiting forever
+    from mind_core.lock import acquire
+
+    dest = tmp_path / "locked"
+    with acquire(dest, "held by the test"):
+        proc = subprocess.run([MIND_CORE, "train", "--dataset", str(dataset), "--out", str(dest),
+                               "--nproc", "2", *FLAGS], capture_output=True, text=True,
+                              timeout=240)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert f"already being trained by pid {os.getpid()}" in proc.stderr
+    assert not dest.exists()
 
 
 @pytest.mark.parametrize("flags, message", [(["--nproc", "0"], "--nproc: expected"),
