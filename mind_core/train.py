@@ -19,7 +19,8 @@ import torch
 from . import distributed
 from .evaluate import evaluate_model
 from .losses import check_finite, full_softmax_loss, listwise_loss, sampled_softmax_loss
-from .model import MIND, MINDConfig, build_model, distinctness_penalty
+from .model import MIND, MINDConfig, build_model
+from .penalties import distinctness_penalty
 from .sampling import NegativeSampler
 
 # progress(event, info): event is "batch" (info: epoch, step, steps, loss) or "epoch"
@@ -149,7 +150,7 @@ def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> Train
                 out = net(history, features, labels, negatives, with_interests=penalised)
                 loss = sampled_softmax_loss(out[0], out[1], labels, negatives, config.temperature,
                                             log_q=log_q, hard_negative_beta=beta)
-            if penalised:  # section 6 of the model: keeping a user's interests distinct
+            if penalised:  # mind_core.penalties: keeping a user's interests distinct
                 interests, active, cands = out[2]
                 penalty = distinctness_penalty(config, interests, active, cands, out[1], exclude)
                 loss = check_finite(loss + penalty)

@@ -20,13 +20,15 @@ from mind_core.model import (
     _SquashedSum,
     build_model,
     candidate_aware_scores,
-    distinctness_penalty,
     dynamic_interest_number,
     equalize_norms,
-    interest_balance_penalty,
-    interest_similarity_penalty,
     label_aware_attention,
     squash,
+)
+from mind_core.penalties import (
+    distinctness_penalty,
+    interest_balance_penalty,
+    interest_similarity_penalty,
 )
 from mind_core.samples import build_split
 from mind_core.train import fit
