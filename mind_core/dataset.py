@@ -70,6 +70,12 @@ def _id_dtype(values) -> str:
     return "int32" if info.min <= values.min() and values.max() <= info.max else "int64"
 
 
+def items_table(ids, titles, years, genres) -> pd.DataFrame:
+    """The normalized items table (index: item id; title, year, genres) every reader builds."""
+    return pd.DataFrame({"title": titles, "year": pd.array(years, dtype="Int64"),
+                         "genres": genres}, index=pd.Index(ids, dtype="int64"))
+
+
 def make_dataset(name, interactions, users=None, items=None) -> Dataset:
     """Fill the tables a layout lacks (users or items with unknown features) and fix dtypes.
     ``users=None`` (no user file) gives a dataset with ``has_profile`` False."""

@@ -10,9 +10,10 @@
   (header ``userId,movieId,rating,timestamp``) and ``movies.csv`` (``movieId,title,genres``,
   genres ``|``-separated, ``(no genres listed)`` for none; titles usually end in `` (year)``);
   UTF-8, no user file, so the dataset has no profile (``Dataset.has_profile`` False).
-  ``tags.csv``, ``links.csv`` and ``genome-*`` are ignored. ``ratings.csv`` (25M rows in
-  ml-25m) is parsed by pandas' C reader in chunks into compact dtypes; only when that fails is
-  the file scanned line by line, to name the first bad line.
+  ``tags.csv``, ``links.csv`` and ``genome-*`` are ignored. Read by
+  :mod:`mind_core.movielens_csv` (in bounded memory: 25M rows in ml-25m).
+
+Files come from a folder or a zip (:class:`mind_core.sources.Source`).
 
 Every reader returns the same normalized :class:`~mind_core.dataset.Dataset`. Bad input raises
 :class:`~mind_core.errors.DataError` naming the file, the line or column, and what was expected.
@@ -24,18 +25,20 @@ import csv
 import io
 import os
 import re
-import zipfile
-import zlib
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset, make_dataset
+from .dataset import Dataset, items_table, make_dataset
 from .errors import DataError
-
-MAX_INPUT_BYTES = 2 * 1024**3  # refuse user-pointed files larger than this (2 GiB)
+from .movielens_csv import (
+    MOVIELENS_CSV_RATINGS,
+    csv_header,
+    is_movielens_csv,
+    read_movielens_csv,
+)
+from .sources import MAX_INPUT_BYTES, Source
 
 ML100K_GENRES = [
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -45,98 +48,6 @@ ML100K_GENRES = [
 TUTORIAL_COLUMNS = ["user_id", "movie_id", "rating", "timestamp", "title", "genres", "gender",
                     "age", "occupation", "zip"]
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})\)\s*$")
-# ml-latest titles also end in ranges such as "(1975-1979)" or "(2007- )" (series)
-_YEAR_OR_RANGE_IN_TITLE = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?\s*)?\)\s*$")
-MOVIELENS_CSV_RATINGS = ["userId", "movieId", "rating", "timestamp"]
-MOVIELENS_CSV_MOVIES = ["movieId", "title", "genres"]
-NO_GENRES = "(no genres listed)"
-CSV_CHUNK_ROWS = 1 << 21  # ratings.csv rows parsed per chunk (about 60 MB of text)
-
-
-# --- where files come from: a folder or a zip -------------------------------------------------
-
-class Source:
-    """A folder or a zip archive, listed recursively; names are POSIX paths inside it."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise DataError(self.path, "no such file or folder")
-        self._zip = None
-        if self.path.is_file():
-            if not zipfile.is_zipfile(self.path):
-                raise DataError(self.path, "expected a folder, a .zip archive or a .csv file")
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-            except (zipfile.BadZipFile, OSError) as e:
-                raise DataError(self.path, f"damaged zip archive ({e})") from None
-            self.names = [n for n in self._zip.namelist() if not n.endswith("/")]
-        else:
-            self.names = sorted(
-                p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()
-            )
-
-    def close(self) -> None:
-        if self._zip:
-            self._zip.close()
-
-    def display(self, name: str) -> str:
-        return f"{self.path}:{name}" if self._zip else str(self.path / name)
-
-    def read_text(self, name: str, encoding: str) -> str:
-        if self._zip:
-            info = self._zip.getinfo(name)
-            size = info.file_size
-            try:
-                data = self._zip.read(name) if size <= MAX_INPUT_BYTES else None
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
-                # a member whose bytes were damaged: its header, CRC or deflate stream fails
-                raise DataError(self.display(name), f"damaged zip member ({e})") from None
-        else:
-            size = (self.path / name).stat().st_size
-            data = (self.path / name).read_bytes() if size <= MAX_INPUT_BYTES else None
-        if data is None:
-            raise DataError(self.display(name),
-                            f"file is {size} bytes; the limit is {MAX_INPUT_BYTES}")
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError as e:
-            line = data[: e.start].count(b"\n") + 1
-            raise DataError(self.display(name), f"not valid {encoding} text", line=line) from None
-
-    def size(self, name: str) -> int:
-        if self._zip:
-            return self._zip.getinfo(name).file_size
-        return (self.path / name).stat().st_size
-
-    @contextmanager
-    def open(self, name: str):
-        """A binary stream of a member (not read into memory), refused over the size limit. A
-        damaged archive can fail at any read, not only here: whatever the zip or deflate layer
-        raises inside the ``with`` block becomes a DataError naming the member."""
-        size = self.size(name)
-        if size > MAX_INPUT_BYTES:
-            raise DataError(self.display(name),
-                            f"file is {size} bytes; the limit is {MAX_INPUT_BYTES}")
-        try:
-            with (self._zip.open(name) if self._zip else open(self.path / name, "rb")) as f:
-                yield f
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
-            what = "damaged zip member" if self._zip else "unreadable file"
-            raise DataError(self.display(name), f"{what} ({e.__class__.__name__}: {e})") from None
-
-    def find(self, filename: str) -> str | None:
-        """The shallowest member whose base name is ``filename``."""
-        hits = [n for n in self.names if PurePosixPath(n).name == filename]
-        return min(hits, key=lambda n: n.count("/")) if hits else None
-
-    def sibling(self, name: str, filename: str) -> str:
-        parent = PurePosixPath(name).parent
-        full = str(parent / filename) if str(parent) != "." else filename
-        if full not in self.names:
-            raise DataError(self.display(full), "missing: the layout of "
-                            f"{PurePosixPath(name).name} needs {filename} beside it")
-        return full
 
 
 # --- line-level parsing with precise errors ---------------------------------------------------
@@ -208,11 +119,6 @@ def _year_from_title(title: str):
     return int(m.group(1)) if m else None
 
 
-def _items(ids, titles, years, genres) -> pd.DataFrame:
-    return pd.DataFrame({"title": titles, "year": pd.array(years, dtype="Int64"),
-                         "genres": genres}, index=pd.Index(ids, dtype="int64"))
-
-
 def _users(ids, gender, age, occupation, zips) -> pd.DataFrame:
     return pd.DataFrame({"gender": gender, "age": age, "occupation": occupation, "zip": zips},
                         index=pd.Index(ids, dtype="int64"))
@@ -255,7 +161,7 @@ def _read_recbole(src: Source, inter: str, name: str) -> Dataset:
     titles = cols.get("movie_title", [""] * len(ids))
     years = [int(y) if y.isdigit() else None for y in cols.get("release_year", [""] * len(ids))]
     genres = [g.split() for g in cols.get("class", [""] * len(ids))]
-    items = _items(ids, titles, years, genres)
+    items = items_table(ids, titles, years, genres)
     return make_dataset(name, interactions, users, items)
 
 
@@ -281,7 +187,7 @@ def _read_grouplens_100k(src: Source, data: str, name: str) -> Dataset:
     genres = [[ML100K_GENRES[j] for j in np.flatnonzero(row)] for row in flags]
     years = [int(d[-4:]) if d[-4:].isdigit() else _year_from_title(t)
              for d, t in zip(cols["release_date"], cols["title"], strict=True)]
-    return make_dataset(name, interactions, users, _items(ids, cols["title"], years, genres))
+    return make_dataset(name, interactions, users, items_table(ids, cols["title"], years, genres))
 
 
 def _read_dat(src, member, fields):
@@ -303,7 +209,7 @@ def _read_grouplens_1m(src: Source, ratings: str, name: str) -> Dataset:
     ids = _numeric(cols["item"], display, "item", numbers, integer=True)
     genres = [[g for g in s.split("|") if g] for s in cols["genres"]]
     years = [_year_from_title(t) for t in cols["title"]]
-    return make_dataset(name, interactions, users, _items(ids, cols["title"], years, genres))
+    return make_dataset(name, interactions, users, items_table(ids, cols["title"], years, genres))
 
 
 def read_tutorial_csv(text: str, display: str, name: str) -> Dataset:
@@ -333,154 +239,10 @@ def read_tutorial_csv(text: str, display: str, name: str) -> Dataset:
                                  ("user_id", "movie_id", "rating", "timestamp"))
     users = _users(interactions["user"].to_numpy(), cols["gender"], cols["age"],
                    cols["occupation"], cols["zip"])
-    items = _items(interactions["item"].to_numpy(), cols["title"],
+    items = items_table(interactions["item"].to_numpy(), cols["title"],
                    [_year_from_title(t) for t in cols["title"]],
                    [[g for g in s.split("|") if g] for s in cols["genres"]])
     return make_dataset(name, interactions, users, items)
-
-
-# --- ml-20m / ml-25m / ml-32m / ml-latest: ratings.csv + movies.csv -----------------------------
-
-def _csv_header(line: bytes) -> list[str]:
-    return [h.strip() for h in line.decode("utf-8", "replace").lstrip("\ufeff").split(",")]
-
-
-def _is_movielens_csv(src: Source, member: str) -> bool:
-    """Whether ``member`` is a GroupLens ratings.csv: a movies.csv beside it, or a first line
-    like ``userId,movieId,...`` (a tutorial CSV may also be called ratings.csv)."""
-    parent = PurePosixPath(member).parent
-    if str(parent / "movies.csv" if str(parent) != "." else "movies.csv") in src.names:
-        return True
-    with src.open(member) as f:
-        first = f.readline(4096)
-    return _csv_header(first)[:2] == MOVIELENS_CSV_RATINGS[:2]
-
-
-def _read_ratings_csv(src: Source, member: str) -> pd.DataFrame:
-    """``ratings.csv`` into (user, item, rating, timestamp) with compact dtypes, in bounded
-    memory: chunks of :data:`CSV_CHUNK_ROWS` rows, each narrowed as soon as it is parsed."""
-    display = src.display(member)
-    with src.open(member) as f:
-        header = f.readline()
-        if not header.strip():
-            raise DataError(display, "file is empty; expected a header "
-                            f"{','.join(MOVIELENS_CSV_RATINGS)} and rows")
-        if _csv_header(header) != MOVIELENS_CSV_RATINGS:
-            raise DataError(display, f"expected the header {','.join(MOVIELENS_CSV_RATINGS)}, "
-                            f"found {header.decode('utf-8', 'replace').strip()!r}", line=1)
-        parts: dict[str, list[np.ndarray]] = {c: [] for c in MOVIELENS_CSV_RATINGS}
-        try:
-            reader = pd.read_csv(
-                f, header=None, names=MOVIELENS_CSV_RATINGS, chunksize=CSV_CHUNK_ROWS,
-                dtype={"userId": np.int64, "movieId": np.int64, "rating": np.float64,
-                       "timestamp": np.float64},
-                engine="c", na_filter=False, encoding="utf-8")
-            for chunk in reader:
-                for c in MOVIELENS_CSV_RATINGS:
-                    v = chunk[c].to_numpy()
-                    if c == "rating" or c == "timestamp":
-                        if not np.isfinite(v).all():
-                            raise ValueError(f"non-finite {c}")
-                        v = v.astype(np.float32 if c == "rating" else np.int64)
-                    elif len(v) and np.iinfo(np.int32).min <= v.min() <= v.max() \
-                            <= np.iinfo(np.int32).max:
-                        v = v.astype(np.int32)
-                    parts[c].append(v)
-        except (ValueError, TypeError, OverflowError, UnicodeDecodeError,
-                pd.errors.ParserError) as e:
-            _scan_ratings_csv(src, member)  # raises a DataError naming the line
-            raise DataError(display, f"unreadable ratings ({e})") from None
-    if not parts["userId"] or not sum(len(v) for v in parts["userId"]):
-        raise DataError(display, "file has a header but no rows of "
-                        f"{','.join(MOVIELENS_CSV_RATINGS)}")
-
-    def column(c):
-        chunks = parts.pop(c)
-        if len({v.dtype for v in chunks}) > 1:  # some chunk held ids past int32
-            chunks = [v.astype(np.int64) for v in chunks]
-        return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-
-    return pd.DataFrame({"user": column("userId"), "item": column("movieId"),
-                         "rating": column("rating"), "timestamp": column("timestamp")},
-                        copy=False)
-
-
-def _scan_ratings_csv(src: Source, member: str) -> None:
-    """Find the first bad line of a ratings.csv the fast reader refused (slow, error path)."""
-    display = src.display(member)
-    fields = MOVIELENS_CSV_RATINGS
-    with src.open(member) as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError:
-                raise DataError(display, "not valid utf-8 text", line=number) from None
-            if number == 1 or not line.strip():
-                continue
-            values = line.split(",")
-            if len(values) != len(fields):
-                raise DataError(display, f"expected {len(fields)} fields separated by ',' "
-                                f"({', '.join(fields)}), found {len(values)}", line=number)
-            for column, v in zip(fields, values, strict=True):
-                v = v.strip()
-                try:
-                    if column in ("userId", "movieId"):
-                        np.int64(int(v))
-                    elif not np.isfinite(float(v)):
-                        raise ValueError(v)
-                except (ValueError, OverflowError):
-                    kind = ("an integer" if column in ("userId", "movieId") else
-                            "a finite timestamp" if column == "timestamp" else "a number")
-                    raise DataError(display, f"column '{column}': expected {kind}, found "
-                                    f"{v!r}", line=number) from None
-
-
-def _title_year(title: str):
-    m = _YEAR_OR_RANGE_IN_TITLE.search(title)
-    return int(m.group(1)) if m else None
-
-
-def _read_movies_csv(src: Source, member: str) -> pd.DataFrame:
-    display = src.display(member)
-    try:
-        text = src.read_text(member, "utf-8")
-    except DataError:  # older exports may be latin-1, as the tutorial CSV falls back to
-        text = src.read_text(member, "latin-1")
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = next(reader, None)
-    if header is None:
-        raise DataError(display, "file is empty; expected a header "
-                        f"{','.join(MOVIELENS_CSV_MOVIES)} and rows")
-    if [h.strip() for h in header] != MOVIELENS_CSV_MOVIES:
-        raise DataError(display, f"expected the header {','.join(MOVIELENS_CSV_MOVIES)}, "
-                        f"found {','.join(header)!r}", line=1)
-    ids, titles, years, genres = [], [], [], []
-    for row in reader:
-        if not any(c.strip() for c in row):
-            continue
-        if len(row) != 3:
-            raise DataError(display, f"expected 3 comma-separated fields (movieId, title, "
-                            f"genres; a title holding commas in double quotes), found "
-                            f"{len(row)}", line=reader.line_num)
-        movie, title, genre = (c.strip() for c in row)
-        try:
-            ids.append(int(np.int64(int(movie))))
-        except (ValueError, OverflowError):
-            raise DataError(display, f"column 'movieId': expected an integer, found {movie!r}",
-                            line=reader.line_num) from None
-        titles.append(title)
-        years.append(_title_year(title))
-        genres.append([] if genre == NO_GENRES else [g for g in genre.split("|") if g])
-    if not ids:
-        raise DataError(display, "file has a header but no rows of "
-                        f"{','.join(MOVIELENS_CSV_MOVIES)}")
-    return _items(ids, titles, years, genres)
-
-
-def _read_movielens_csv(src: Source, ratings: str, name: str) -> Dataset:
-    interactions = _read_ratings_csv(src, ratings)
-    items = _read_movies_csv(src, src.sibling(ratings, "movies.csv"))
-    return make_dataset(name, interactions, None, items)
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -496,10 +258,10 @@ def read_dataset(path: str | os.PathLike, name: str | None = None) -> Dataset:
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".csv":
         with open(path, "rb") as f:
-            if _csv_header(f.readline(4096))[:2] == MOVIELENS_CSV_RATINGS[:2]:
+            if csv_header(f.readline(4096))[:2] == MOVIELENS_CSV_RATINGS[:2]:
                 # a GroupLens ratings.csv: read it with the movies.csv beside it
                 src = Source(path.parent)
-                return _read_movielens_csv(src, path.name, name or path.resolve().parent.name)
+                return read_movielens_csv(src, path.name, name or path.resolve().parent.name)
     if name is None:
         name = path.stem if path.suffix.lower() in (".zip", ".csv") else path.name
     if path.is_file() and path.suffix.lower() == ".csv":
@@ -526,8 +288,8 @@ def _read_source(src: Source, name: str) -> Dataset:
         return _read_grouplens_100k(src, member, name)
     if member := src.find("ratings.dat"):
         return _read_grouplens_1m(src, member, name)
-    if (member := src.find("ratings.csv")) and _is_movielens_csv(src, member):
-        return _read_movielens_csv(src, member, name)
+    if (member := src.find("ratings.csv")) and is_movielens_csv(src, member):
+        return read_movielens_csv(src, member, name)
     csvs = [n for n in src.names if n.lower().endswith(".csv")]
     if len(csvs) == 1:
         try:

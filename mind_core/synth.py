@@ -37,11 +37,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .movielens_csv import NO_GENRES
+
 # ml-25m's genres, in its order; clusters take their names from the front of this list
 GENRES = ["Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary",
           "Drama", "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance",
           "Sci-Fi", "Thriller", "War", "Western"]
-NO_GENRES = "(no genres listed)"
 BLOCK_RATINGS = 2_000_000
 T_START, T_END = 789_652_009, 1_574_327_703  # ml-25m's first and last timestamps
 ML25M_SHAPE = {"users": 162_541, "items": 59_047, "ratings": 25_000_095}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import RATINGS, REPO, TINY_CONFIG, write_files
 
-from mind_core import cli, readers
+from mind_core import cli, movielens_csv
 from mind_core.encoding import encode
 from mind_core.errors import DataError
 from mind_core.readers import read_dataset
@@ -160,7 +160,7 @@ def test_bad_files_name_file_line_and_what_was_expected(write_csv_layout, change
 
 
 def test_bad_line_in_a_later_chunk_and_ids_past_int32(write_csv_layout, monkeypatch):
-    monkeypatch.setattr(readers, "CSV_CHUNK_ROWS", 2)  # five chunks for nine rows
+    monkeypatch.setattr(movielens_csv, "CSV_CHUNK_ROWS", 2)  # five chunks for nine rows
     ds = read_dataset(write_csv_layout())
     check_tables(ds)
     big = _bad_line(BAD, "ratings.csv", 9, b"3000000000,10,4.0,1100000080")
