@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BundleError
-from .base import ItemIndex, _as_set
+from .base import ItemIndex, _as_set, pack_pairs
 
 # Annoy defaults, chosen by measurement on a default MIND (K=4, D=64) over ml-100k, where the
 # merged top 50 must match exact scoring (bench/bench_retrieval.py, README "Retrieval"). With
@@ -136,8 +136,6 @@ class AnnoyIndex(ItemIndex):
         active = np.asarray(active, dtype=bool)
         U, K, _ = interests.shape
         n = min(n, self.n_items - 1)
-        out_items = np.zeros((U, K, n), dtype=np.int64)
-        out_scores = np.full((U, K, n), -np.inf, dtype=np.float32)
         sets = [_as_set(excludes[u]) if excludes is not None else set() for u in range(U)]
         jobs = [(u, k) for u in range(U) for k in range(K) if active[u, k]]
 
@@ -150,10 +148,5 @@ class AnnoyIndex(ItemIndex):
                 results = list(pool.map(run, jobs, chunksize=64))
         else:
             results = [run(j) for j in jobs]
-        for (u, k), pairs in results:
-            if pairs:
-                m = len(pairs)
-                out_items[u, k, :m] = [p[0] for p in pairs]
-                out_scores[u, k, :m] = [p[1] for p in pairs]
-        return out_items, out_scores
+        return pack_pairs(results, (U, K, n))
 

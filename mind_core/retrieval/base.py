@@ -77,6 +77,19 @@ def _as_set(exclude) -> set[int]:
     return {int(i) for i in exclude}
 
 
+def pack_pairs(results, shape: tuple[int, int, int]):
+    """((u, k), [(item, score), ...]) per searched interest -> (U, K, n) item codes and scores,
+    the layout of :meth:`ItemIndex.search_arrays` (unfilled slots: item 0, score -inf)."""
+    items = np.zeros(shape, dtype=np.int64)
+    scores = np.full(shape, -np.inf, dtype=np.float32)
+    for (u, k), pairs in results:
+        if pairs:
+            m = len(pairs)
+            items[u, k, :m] = [p[0] for p in pairs]
+            scores[u, k, :m] = [p[1] for p in pairs]
+    return items, scores
+
+
 def _pairs(items: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
     keep = items > 0
     return list(zip(items[keep].tolist(), scores[keep].tolist(), strict=True))

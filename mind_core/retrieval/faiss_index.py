@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BundleError
-from .base import ItemIndex, _as_set
+from .base import ItemIndex, _as_set, pack_pairs
 
 FAISS_KINDS = ("hnsw", "ivfflat", "ivfpq")
 DEFAULT_M = 64
@@ -245,17 +245,12 @@ class FaissIndex(ItemIndex):
         active = np.asarray(active, dtype=bool)
         U, K, _ = interests.shape
         n = min(n, self.n_items - 1)
-        out_items = np.zeros((U, K, n), dtype=np.int64)
-        out_scores = np.full((U, K, n), -np.inf, dtype=np.float32)
-        for u in range(U):
+        results = []
+        for u in range(U):  # one FAISS call per user: all its active interests at once
             per = self.search(interests[u], active[u], n,
                               excludes[u] if excludes is not None else ())
-            for k, pairs in enumerate(per):
-                if pairs:
-                    m = len(pairs)
-                    out_items[u, k, :m] = [p[0] for p in pairs]
-                    out_scores[u, k, :m] = [p[1] for p in pairs]
-        return out_items, out_scores
+            results.extend(((u, k), pairs) for k, pairs in enumerate(per))
+        return pack_pairs(results, (U, K, n))
 
 
 __all__ = ["FaissIndex", "FAISS_KINDS", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION",
