@@ -102,14 +102,11 @@ def start_defaults(dataset: str) -> None:
     configs = [MINDConfig(interest_num=k) for k in DEFAULT_INTEREST_NUMS]
     try:
         name = loaders.get_data(dataset, configs[0].max_length).encoded.name
-        board().start(dataset, configs, name)
-    except TrainingLocked as e:
-        st.error(str(e))
-        return
     except READABLE as e:
         show_failure("Could not start training", e)
         return
-    st.success("Training started in the background. Follow it on the Train page.")
+    _start_training(dataset, name, configs, True,
+                    "Training started in the background. Follow it on the Train page.")
 
 
 def show_failure(what: str, error: BaseException) -> None:
@@ -172,16 +169,23 @@ def offer_training(dataset: str, dataset_name: str, configs: list, what: str, ke
 
 def offer_training_now(dataset: str, dataset_name: str, configs: list) -> None:
     """Start training ``configs`` in the background (no index or map) and say so."""
+    _start_training(dataset, dataset_name, configs, False,
+                    f"Training {len(configs)} model(s) in the background. Follow them on the "
+                    "Train page; this page updates as they are built.")
+
+
+def _start_training(dataset: str, dataset_name: str, configs: list, with_serving: bool,
+                    started: str) -> None:
+    """A background job for ``configs``; says ``started``, or why it could not start."""
     try:
-        board().start(dataset, configs, dataset_name, with_serving=False)
+        board().start(dataset, configs, dataset_name, with_serving=with_serving)
     except TrainingLocked as e:
         st.error(str(e))
         return
     except READABLE as e:
         show_failure("Could not start training", e)
         return
-    st.success(f"Training {len(configs)} model(s) in the background. Follow them on the Train "
-               "page; this page updates as they are built.")
+    st.success(started)
 
 
 def refresh_when_built(dataset: str, configs: list, dataset_name: str) -> None:
