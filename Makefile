@@ -1,6 +1,7 @@
 # Two commands matter: `make run` (set up, fetch data, build the default models, serve the app
 # while a second seed of each builds in the background)
-# and `make test` (set up, fetch data, run every test). Both are idempotent.
+# and `make test` (set up, fetch data, lint the code and its import layers, run every test).
+# Both are idempotent.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -45,10 +46,12 @@ run: models
 
 test: $(TEST_STAMP) $(DATA)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP) $(DATA)
 	$(PY) -m bench.run_all

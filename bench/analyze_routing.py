@@ -12,7 +12,8 @@ For every evaluated user, at serving time:
 - ``merged_top_share``: share of the merged top 50 that comes from the user's most used
   interest (1/K' = perfectly balanced, 1 = one interest does all the work).
 - ``capsule_norm``: mean norm of the squashed capsules (small = weak routing signal).
-- ``interests``: :func:`mind_core.distinctness.interest_metrics` (busiest_share_50 counts only
+- ``interests``: :func:`mind_core.evaluation.distinctness.interest_metrics` (busiest_share_50
+counts only
   users with >= 2 active interests, where ``merged_top_share`` above counts every user).
 
     .venv/bin/python -m bench.analyze_routing BUNDLE [BUNDLE ...]
@@ -29,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mind_core.bundle import load_bundle, serving_histories
-from mind_core.distinctness import interest_metrics
-from mind_core.pipeline import load_data
+from mind_core.artifacts.bundle import load_bundle
+from mind_core.evaluation.distinctness import interest_metrics
+from mind_core.features.split import serving_histories
+from mind_core.workflow.pipeline import load_data
 
 RESULTS = Path(__file__).resolve().parent / "results" / "routing.json"
 

@@ -24,16 +24,16 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-MAIN = str(REPO / "app" / "main.py")
+from app import server
+
+REPO = server.REPO
+MAIN = str(REPO / server.MAIN)
 RESULTS = REPO / "bench" / "results" / "app.json"
 CHROMIUM = Path("/usr/bin/chromium")
 RERUN_TARGET_MS = 300.0
@@ -58,7 +58,7 @@ def warm_reruns(n_users: int, seed: int) -> dict:
     at.run()
     assert not at.exception, at.exception
     ks = [int(o.split("=")[1]) for o in at.sidebar.radio(key="w_k").options]
-    from mind_core.pipeline import load_data
+    from mind_core.workflow.pipeline import load_data
 
     users = [int(u) for u in load_data("ml-100k", 20).encoded.user_ids]
     rng = random.Random(seed)
@@ -86,16 +86,10 @@ def warm_reruns(n_users: int, seed: int) -> dict:
             "all": summary(user_ms + k_ms)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def defaults_built() -> bool:
-    from mind_core.bundle import default_bundle_path
-    from mind_core.model import MINDConfig
-    from mind_core.pipeline import DEFAULT_INTEREST_NUMS
+    from mind_core.artifacts import default_bundle_path
+    from mind_core.config import MINDConfig
+    from mind_core.workflow.pipeline import DEFAULT_INTEREST_NUMS
 
     return all((default_bundle_path(MINDConfig(interest_num=k), "ml-100k") / "config.json")
                .is_file() for k in DEFAULT_INTEREST_NUMS)
@@ -127,8 +121,6 @@ def first_page_seconds(env) -> dict:
         return {"skipped": "playwright is not installed (requirements-test.txt)"}
 
     expect.set_options(timeout=120_000)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -136,24 +128,13 @@ def first_page_seconds(env) -> dict:
             "--disable-sync"])
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.address",
-             "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:  # started exactly as `make run` starts it (file watcher on)
+            served = server.start(env=env, timeout=120, poll=0.05)
+        except server.ServerFailed as e:
+            raise SystemExit(f"streamlit did not start: {e}") from e
         try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.perf_counter() - t0 > 120:
-                    raise SystemExit("streamlit did not start")
-                time.sleep(0.05)
             out = {"healthy_s": time.perf_counter() - t0}
-            page.goto(url)
+            page.goto(served.url)
             expect(page.get_by_role("heading", name="Explore a user")).to_be_visible()
             out["title_s"] = time.perf_counter() - t0
             expect(page.get_by_role("heading", name="Merged recommendations")).to_be_visible()
@@ -164,11 +145,7 @@ def first_page_seconds(env) -> dict:
             out["map_drawn_s"] = time.perf_counter() - t0
             browser.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            server.stop(served)
     return {k: round(v, 2) for k, v in out.items()}
 
 
@@ -182,7 +159,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.home:
         os.environ["MIND_CORE_DATA_DIR"] = str(Path(args.home).resolve())
-    from mind_core.bundle import list_bundles
+    from mind_core.artifacts import list_bundles
 
     if not list_bundles("ml-100k"):
         print("no models for ml-100k: run `make models` (or pass --home)", file=sys.stderr)

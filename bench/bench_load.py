@@ -26,9 +26,9 @@ What is measured, and how:
   ``load_index``, ``load_projection`` and the dataset reads behind ``load_data``'s cache in the
   server; the counts after the warm-up must not grow with more sessions.
 - **Training in the background**: the server trains as the Train page's job does (a child
-  process started by ``mind_core.jobs.train_in_child`` from a thread of the server, nice 19,
-  one torch thread; into a scratch folder outside the catalogue), over and over, while 1,
-  then 5 sessions browse.
+  process started by ``mind_core.workflow.jobs.train_in_child`` from a thread of the server,
+  nice 19, one torch thread; into a scratch folder outside the catalogue), over and over,
+  while 1, then 5 sessions browse.
 
     .venv/bin/python -m bench.bench_load [--home DATA_DIR] [--sessions 1 5 20] [--actions 6]
 
@@ -43,22 +43,22 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import importlib
 import json
 import os
 import platform
 import random
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from app import server as app_server
+
+REPO = app_server.REPO
 RESULTS = REPO / "bench" / "results" / "bench_load.json"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -89,21 +89,25 @@ def serve(port: int) -> None:
             return fn(*args, **kwargs)
         return wrapper
 
-    import mind_core.bundle
-    import mind_core.pipeline
-    import mind_core.projection
-    import mind_core.retrieval
+    # each function is replaced where it is defined and in the package the app imports it from
+    # (before the app is imported, so the app's own names are the counting ones)
+    for name, package in (("load_bundle", "mind_core.artifacts"),
+                          ("load_index", "mind_core.serving"),
+                          ("load_projection", "mind_core.serving")):
+        package = importlib.import_module(package)
+        original = getattr(package, name)
+        wrapped = counted(name, original)
+        setattr(sys.modules[original.__module__], name, wrapped)
+        setattr(package, name, wrapped)
+    from mind_core.artifacts import Bundle
+    from mind_core.workflow import pipeline
 
-    mind_core.bundle.load_bundle = counted("load_bundle", mind_core.bundle.load_bundle)
-    mind_core.bundle.Bundle.load_model = counted("load_model", mind_core.bundle.Bundle.load_model)
-    mind_core.retrieval.load_index = counted("load_index", mind_core.retrieval.load_index)
-    mind_core.projection.load_projection = counted("load_projection",
-                                                   mind_core.projection.load_projection)
+    Bundle.load_model = counted("load_model", Bundle.load_model)
     # load_data is a cached lookup: count what happens behind its caches instead
     for name, label in (("_read", "read_dataset"), ("_load", "build_split")):
-        cached = getattr(mind_core.pipeline, name, None)
+        cached = getattr(pipeline, name, None)
         if cached is not None and hasattr(cached, "__wrapped__"):
-            setattr(mind_core.pipeline, name, functools.lru_cache(
+            setattr(pipeline, name, functools.lru_cache(
                 maxsize=cached.cache_info().maxsize)(counted(label, cached.__wrapped__)))
 
     from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
@@ -124,23 +128,21 @@ def serve(port: int) -> None:
 
     from streamlit.web import cli as stcli
 
-    sys.argv = ["streamlit", "run", str(REPO / "app" / "main.py"), "--server.address",
-                "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    sys.argv = ["streamlit", *app_server.run_args(port, watch_files=False)]
     stcli.main()
 
 
 def _trainer(timing: str) -> None:
     """While ``$MIND_BENCH_TRAIN_FLAG`` exists, train as the app's Train page does: in a child
-    process (``mind_core.jobs.train_in_child``, nice 19, one torch thread) watched from a
+    process (``mind_core.workflow.jobs.train_in_child``, nice 19, one torch thread) watched from a
     thread of the server; each model goes to a scratch folder."""
     flag = Path(os.environ["MIND_BENCH_TRAIN_FLAG"])
     while True:
         if not flag.exists():
             time.sleep(0.1)
             continue
-        from mind_core.jobs import train_in_child
-        from mind_core.model import MINDConfig
+        from mind_core.config import MINDConfig
+        from mind_core.workflow.jobs import train_in_child
 
         config = MINDConfig.from_dict(json.loads(flag.read_text() or "{}"))
         out = Path(tempfile.mkdtemp(prefix="train-", dir=Path(timing).parent)) / "model"
@@ -164,12 +166,6 @@ def _trainer(timing: str) -> None:
 
 
 # --- the driver ------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def percentile(values, q):
     s = sorted(values)
@@ -319,7 +315,7 @@ def main(argv=None) -> int:
         return 0
     if args.home:
         os.environ["MIND_CORE_DATA_DIR"] = str(Path(args.home).resolve())
-    from mind_core.bundle import list_bundles, load_bundle
+    from mind_core.artifacts import list_bundles, load_bundle
 
     bundles = [load_bundle(p) for p in list_bundles("ml-100k")]
     if not bundles:
@@ -330,12 +326,8 @@ def main(argv=None) -> int:
     users = list(range(1, 944))
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     timing, flag = work / "timing.jsonl", work / "train.flag"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    port = app_server.free_port()
     env = {**os.environ, "MIND_BENCH_TIMING": str(timing), "MIND_BENCH_TRAIN_FLAG": str(flag)}
-    log = open(work / "server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, "-m", "bench.bench_load", "--serve", str(port)],
-                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "platform": platform.platform(),
                           "load_average_at_start": round(os.getloadavg()[0], 2)},
@@ -343,18 +335,14 @@ def main(argv=None) -> int:
               "how": "server-side: ScriptRunner._run_script wrapped in the server process "
                      "(bench.bench_load --serve); client-side: action to running indicator "
                      "gone", "browser_nice": args.browser_nice, "phases": {}}
+    try:  # this file's --serve: `streamlit run app/main.py` with the timing hooks
+        served = app_server.start(port, env=env, log=work / "server.log", timeout=120,
+                                  command=[sys.executable, "-m", "bench.bench_load", "--serve",
+                                           str(port)])
+    except app_server.ServerFailed as e:
+        raise SystemExit(f"streamlit did not start: {e}") from e
+    server, url = served.process, served.url
     try:
-        t0 = time.time()
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.time() - t0 > 120:
-                raise SystemExit(f"streamlit did not start; see {work / 'server.log'}")
-            time.sleep(0.2)
         # the browsers (started from here, after the server) run at nice 10: on a real demo
         # they are on the viewers' machines, not on the server's 2 cores
         os.nice(args.browser_nice)
@@ -414,13 +402,7 @@ def main(argv=None) -> int:
         result["loads_at_end"] = loads()
         result["loaded_once"] = result["loads_at_end"] == result["loads_after_warm_up"]
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        app_server.stop(served, timeout=20)
     bg = [p for name, p in result["phases"].items() if name.endswith("+ training")]
     result["training_p99_under_1s"] = bool(bg) and all(
         p["server_p99_ms"] is not None and p["server_p99_ms"] < P99_TARGET_MS for p in bg)

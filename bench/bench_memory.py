@@ -61,7 +61,10 @@ def _child(stage: str, path: str, size: str, cap_gb: float) -> dict:
     import pandas  # noqa: F401
     import torch  # noqa: F401
 
-    from mind_core import cli, encoding, readers, samples, synth
+    from mind_core import cli
+    from mind_core.data import readers, synth
+    from mind_core.features import encoding
+    from mind_core.features import split as samples
 
     info: dict = {}
     t0 = time.perf_counter()
@@ -78,9 +81,9 @@ def _child(stage: str, path: str, size: str, cap_gb: float) -> dict:
         split = samples.build_split(encoding.encode(readers.read_dataset(path)), max_length=20)
         info = {"training_samples": int(len(split.train_labels))}
     elif stage == "epoch":
-        from mind_core.model import MINDConfig
-        from mind_core.pipeline import load_data
-        from mind_core.train import fit
+        from mind_core.config import MINDConfig
+        from mind_core.training.trainer import fit
+        from mind_core.workflow.pipeline import load_data
 
         config = MINDConfig(**EPOCH_CONFIG)
         data = load_data(path, config.max_length)

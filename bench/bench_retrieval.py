@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mind_core.bundle import default_bundle_path, load_bundle
-from mind_core.evaluate import diversity
-from mind_core.model import MINDConfig
-from mind_core.pipeline import load_data, train_bundle
-from mind_core.retrieval import (
+from mind_core.artifacts.bundle import load_bundle
+from mind_core.artifacts.paths import default_bundle_path
+from mind_core.config import MINDConfig
+from mind_core.protocols.common import diversity
+from mind_core.serving import (
     DEFAULT_N_TREES,
     MERGE_STRATEGIES,
     SEARCH_K_FLOOR,
@@ -39,6 +39,7 @@ from mind_core.retrieval import (
     merge,
     merge_arrays,
 )
+from mind_core.workflow.pipeline import load_data, train_bundle
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N = 50

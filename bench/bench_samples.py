@@ -2,8 +2,8 @@
 
 Timed work, from a dataset already read (reading the files is excluded): encode ids,
 build the chronological split at ``max_length`` 50, and draw one epoch of negatives (3 per
-positive) with :class:`~mind_core.sampling.NegativeSampler`. The same work done the naive way,
-a Python loop per user and per sample, is timed in the same run as the baseline; its samples
+positive) with :class:`~mind_core.features.negatives.NegativeSampler`. The same work done the naive
+way, a Python loop per user and per sample, is timed in the same run as the baseline; its samples
 are checked to equal the vectorized ones, so both sides really do the same job.
 
     .venv/bin/python -m bench.bench_samples [--repeats 5] [--method uniform|popularity]
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mind_core.encoding import encode
-from mind_core.fetch import data_dir
-from mind_core.readers import read_dataset
-from mind_core.samples import MIN_EVAL_INTERACTIONS, build_split
-from mind_core.sampling import NegativeSampler
+from mind_core.data.fetch import data_dir
+from mind_core.data.readers import read_dataset
+from mind_core.features.encoding import encode
+from mind_core.features.negatives import NegativeSampler
+from mind_core.features.split import MIN_EVAL_INTERACTIONS, build_split
 
 MAX_LENGTH = 50
 NEG_RATIO = 3

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mind_core.retrieval import (
+from mind_core.serving import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_M,
     DEFAULT_N_TREES,
@@ -137,18 +137,10 @@ def run(n_items: int, dim: int, n_queries: int, tmp: Path, backends=("exact", "a
     index = AnnoyIndex.load(path, dim)
     for search_k in (None, 5 * SEARCH_K_FLOOR):
         index.search_k = search_k
-        samples, recalls = [], []
-        for q, want in zip(qs, truth, strict=True):
-            t = time.perf_counter()
-            got = index.search(q, active, N)
-            samples.append(time.perf_counter() - t)
-            recalls += [len({i for i, _ in g} & {i for i, _ in w}) / N
-                        for g, w in zip(got, want, strict=True)]
-        p50, p99 = pct(samples)
+        p50, p99, recall = measure(index, qs, truth, active)
         name = "annoy default" if search_k is None else f"annoy search_k={search_k}"
         rows.append({"items": n_items, "dim": dim, "method": name, "build_s": build,
-                     "memory_mb": size, "p50_ms": p50, "p99_ms": p99,
-                     "recall": float(np.mean(recalls))})
+                     "memory_mb": size, "p50_ms": p50, "p99_ms": p99, "recall": recall})
     path.unlink()
     return rows
 

@@ -1,7 +1,7 @@
 """Training-loop throughput of our MIND against the original tutorial's, and our time to early stop.
 
 Issue 3's speed targets, measured in one run on the same real ml-100k training samples
-(``mind_core.pipeline.load_data``: chronological prefixes, leave-last-out):
+(``mind_core.workflow.pipeline.load_data``: chronological prefixes, leave-last-out):
 
 1. Samples/s of the training loop, one thread (``torch.set_num_threads(1)``), batch 256, dim 16:
 
@@ -14,7 +14,8 @@ Issue 3's speed targets, measured in one run on the same real ml-100k training s
      (``num_workers=0`` as in the example), ``MatchTrainer.train_one_epoch`` (the body of
      ``MatchTrainer.fit`` per epoch, tqdm bar included). Our samples, our 3 uniform negatives
      per positive, our profile codes; ``user_id`` is a sparse feature as in the tutorial.
-   - **ours (tutorial settings)**: ``mind_core.train.fit`` with ``MINDConfig(embed_dim=16,
+   - **ours (tutorial settings)**: ``mind_core.training.trainer.fit`` with
+   ``MINDConfig(embed_dim=16,
      batch_size=256, max_length=50, loss="listwise", neg_ratio=3, epochs=1, patience=99,
      **PAPER_FAITHFUL)`` (the tutorial's model is the paper's, so our extensions are off). Its
      ReLU layer is the default 2·D = 32 wide (the tutorial's model has a single linear map
@@ -63,11 +64,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mind_core.encoding import PROFILE_FEATURES
-from mind_core.model import PAPER_FAITHFUL, MINDConfig
-from mind_core.pipeline import load_data
-from mind_core.sampling import NegativeSampler
-from mind_core.train import fit
+from mind_core.config import PAPER_FAITHFUL, MINDConfig
+from mind_core.features.encoding import PROFILE_FEATURES
+from mind_core.features.negatives import NegativeSampler
+from mind_core.training.trainer import fit
+from mind_core.workflow.pipeline import load_data
 
 RECHUB_REQUIREMENT = "torch-rechub==0.9.0"
 DATASET = "ml-100k"

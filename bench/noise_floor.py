@@ -7,7 +7,7 @@ every K and seed already built (``mind-core sweep --interest-num 1 2 4 8 --seeds
 - the mean Jaccard of two models' merged top-N (N = 10 and 50) over every evaluated user, for
   two seeds of one K (the noise floor), for two K values at the same seed, and for two K values
   at different seeds (what the floor is compared with: both differ by a seed), each as mean ±
-  sd over the pairs available, with mind_core.overlap.versus_floor's verdict;
+  sd over the pairs available, with mind_core.evaluation.overlap.versus_floor's verdict;
 - every metric of the protocol as mean ± sd over seeds, beside most-popular.
 
     .venv/bin/python -m bench.noise_floor [--protocol future] [--n 10 50]
@@ -24,10 +24,10 @@ import statistics
 from pathlib import Path
 
 from mind_core import protocols
-from mind_core.model import MINDConfig
-from mind_core.overlap import jaccard_rows, merged_top_n, versus_floor
-from mind_core.pipeline import bundle_data
-from mind_core.sweep import collect, parse_value
+from mind_core.config import MINDConfig
+from mind_core.evaluation.overlap import jaccard_rows, merged_top_n, versus_floor
+from mind_core.workflow.pipeline import bundle_data
+from mind_core.workflow.sweep import collect, parse_value
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mind_core.encoding import encode
-from mind_core.fetch import data_dir
-from mind_core.readers import ML100K_GENRES, read_dataset
-from mind_core.samples import build_split
+from mind_core.data.fetch import data_dir
+from mind_core.data.readers import ML100K_GENRES, read_dataset
+from mind_core.features.encoding import encode
+from mind_core.features.split import build_split
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_TUTORIAL_CSV = REPO.parent / "shared" / "datasets" / "ml-1m_sample.csv"
@@ -110,15 +110,21 @@ def write_layout(tmp_path):
     counter = iter(range(1000))
 
     def write(layout, as_zip=False, changes=None, folder=""):
-        files = layout_files(layout)
-        for name, data in (changes or {}).items():
-            if data is None:
-                files.pop(name)
-            else:
-                files[name] = data
+        files = with_changes(layout_files(layout), changes)
         return write_files(tmp_path / f"{layout}-{next(counter)}", files, as_zip, folder)
 
     return write
+
+
+def with_changes(files: dict[str, bytes], changes: dict | None) -> dict[str, bytes]:
+    """``files`` with ``changes`` applied: new bytes per name, or None to leave a file out."""
+    files = dict(files)
+    for name, data in (changes or {}).items():
+        if data is None:
+            files.pop(name)
+        else:
+            files[name] = data
+    return files
 
 
 # --- the real MovieLens-100K --------------------------------------------------------------
@@ -159,9 +165,9 @@ def model_home(tmp_path_factory):
     session, so the CLI, the pipeline and the app all find these models and nothing else."""
     import os
 
-    from mind_core.bundle import default_bundle_path
-    from mind_core.model import MINDConfig
-    from mind_core.pipeline import train_bundle
+    from mind_core.artifacts.paths import default_bundle_path
+    from mind_core.config import MINDConfig
+    from mind_core.workflow.pipeline import train_bundle
 
     real = data_dir() / "ml-100k"
     if not (real / "ml-100k.inter").is_file():

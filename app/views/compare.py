@@ -1,5 +1,322 @@
-"""Compare page; its code is in app/screens/compare.py (small page files rerun fast)."""
+"""Compare: the same user served by models that differ only in K (interest_num), every
+difference read against the difference between two seeds of the same K (the noise floor)."""
 
-from app.screens import compare
+from __future__ import annotations
 
-compare.render()
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.components import charts
+from app.components.theme import HELD_OUT_COLOR, badge, header_bar, interest_color
+from app.components.widgets import (
+    READABLE,
+    offer_training,
+    page_header,
+    refresh_when_built,
+    show_failure,
+)
+from app.services import catalog, loaders, recs, state, tables
+from app.views.no_model import require_model
+from mind_core import protocols
+from mind_core.errors import BundleError
+from mind_core.protocols.common import diversity
+
+PAGE = {"title": "Compare", "url_path": "compare", "icon": ":material/compare_arrows:"}
+K_COLOR = "#343a40"  # models are not interests: a neutral header, interest colours for rows
+STABLE = "●"  # another seed of the same configuration and K recommends it too
+ONE_SEED = "○"  # only this seed does
+
+
+def jaccard(a, b) -> float:
+    a, b = set(a), set(b)
+    return len(a & b) / max(1, len(a | b))
+
+
+def verdict_text(c: dict, n: int) -> str:
+    """One comparison of mind_core.evaluation.overlap.versus_floor, in words."""
+    a, b = f"K={c['a']}", f"K={c['b']}"
+    if c["between"] is None or c["floor"] is None:
+        return f"{a} vs {b}: needs two seeds to compare."
+    shared = (f"their merged top {n} share {c['between']:.2f} (Jaccard, models of different "
+              f"seeds) while two seeds of one K share {c['floor']:.2f}")
+    if c["verdict"] == "unknown":
+        return (f"**{a} vs {b}: cannot tell yet.** {shared.capitalize()}; with one seed pair "
+                "there is no spread to read the gap against.")
+    if c["verdict"] == "exceeds":
+        return (f"**{a} vs {b}: a real difference.** {shared.capitalize()}: the gap, "
+                f"{c['gap']:.3f}, is more than twice the seed spread ({2 * c['sd']:.3f}).")
+    return (f"**{a} vs {b}: no difference beyond seed noise.** {shared.capitalize()}: the gap, "
+            f"{c['gap']:+.3f}, is within twice the seed spread ({2 * c['sd']:.3f}). Retraining "
+            f"{a} with another seed changes its list about as much as switching to {b}.")
+
+
+def render() -> None:
+    page_header(
+        "Compare interest numbers",
+        "The same user, served by models trained with the same settings except K, the number of "
+        "interest vectors. Every difference is shown beside the difference between two seeds "
+        "of the same K: a gap smaller than that is training noise, not an effect of K.")
+
+    sel: state.Selection = st.session_state["_selection"]
+    require_model(sel)
+    with st.sidebar:
+        st.divider()
+        st.slider("Merged list length (N)", 5, 50, step=5, key=state.bind("n"),
+                  on_change=state.sync, args=("n",))
+
+    n, merge = int(state.get("n")), state.get("merge")
+    if merge not in recs.merge_strategies():
+        merge = "max_score"
+    models = models_for_k(sel, n, merge)
+    if not models:
+        st.stop()
+
+    first = models[0][1]
+    dataset, L = first.bundle.meta.get("dataset", sel.dataset), first.data.split.max_length
+    protocol = first.data.split.protocol
+    dataset_name = first.data.encoded.name
+    row = state.user_row(sel, first.data)
+    titles = tables.items_table(dataset, L)["title"].to_numpy()
+    held = tables.held_out(dataset, L, row, protocol)
+    per_k = catalog.by_k(sel.family_entries)
+    # another seed of the same K, for the stable marks and the per-user noise floor
+    twins = {e.k: next((o for s, o in per_k[e.k].items() if s != e.seed), None)
+             for e, _, _ in models}
+    missing = [catalog.family_config(sel.family, k, next(s for s in range(1, 100)
+                                                         if s not in per_k[k]))
+               for k in per_k if len(per_k[k]) < 2]
+
+    lists_legend(sel, n, merge, titles, held)
+    lists = {e.k: [c for c, _, _ in rec.merged] for e, _, rec in models}
+    twin_lists = {k: recs.user_list(twin.path, twin.mtime, row, n)
+                  for k, twin in twins.items() if twin is not None}
+    list_columns(models, lists, twins, twin_lists, titles, held)
+    noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_name)
+    st.divider()
+    left, right = st.columns(2)
+    with left:
+        overlap_between_lists([e.k for e, _, _ in models], lists)
+    with right:
+        genre_spread(models, lists, first.data.encoded.primary_genre, held)
+    quality_vs_k(sel, models, protocol)
+    refresh_when_built(sel.dataset, missing, dataset_name)
+
+
+def models_for_k(sel: state.Selection, n: int,
+                 merge: str) -> list[tuple[catalog.Entry, loaders.Loaded, object]]:
+    """(entry, loaded model, the user's recommendations) for each K of the configuration;
+    a model that cannot be loaded is named and left out."""
+    models = []
+    for entry in sel.k_entries:
+        try:
+            loaded = loaders.load(entry)
+            row = state.user_row(sel, loaded.data)
+            try:
+                rec = recs.recommend_for(loaded, row, n, merge, state.get("backend"))
+            except BundleError:  # no Annoy index in this bundle: exact search
+                rec = recs.recommend_for(loaded, row, n, merge, "exact")
+        except READABLE as e:
+            show_failure(f"Cannot load model {entry.name}", e)
+            continue
+        models.append((entry, loaded, rec))
+    return models
+
+
+def lists_legend(sel: state.Selection, n: int, merge: str, titles, held) -> None:
+    """The lists' heading and how to read their marks."""
+    st.subheader(f"User {sel.user_id}: merged top {n} for each K (seed {sel.seed})")
+    held_txt = (f"The held-out movie is <b>{titles[held]}</b> " + badge("★", HELD_OUT_COLOR) +
+                "." if held is not None else "This user has no held-out movie.")
+    st.markdown(
+        f"<span style='opacity:.8'>Merge strategy: {merge}. Green <b>+ new</b>: not in the list of "
+        f"the next smaller K; the colour of each row is the interest that retrieved it. "
+        f"<b>{STABLE}</b> another seed of the same K also recommends it (stable); <b>{ONE_SEED}"
+        f"</b> only this seed does. {held_txt}</span>", unsafe_allow_html=True)
+
+
+def list_columns(models, lists, twins, twin_lists, titles, held) -> None:
+    """One column per K: the merged list, what is new against the next smaller K, and
+    which movies the other seed recommends too."""
+    ks = [e.k for e, _, _ in models]
+    cols = st.columns(len(models))
+    for i, ((entry, _, rec), col) in enumerate(zip(models, cols, strict=True)):
+        prev = lists[ks[i - 1]] if i > 0 else None
+        codes = lists[entry.k]
+        other = twin_lists.get(entry.k)
+        twin = twins[entry.k]
+        hit = held is not None and held in codes
+        with col, st.container(border=True, key=f"compare_col_{entry.k}"):
+            sub = (f"{int(np.asarray(rec.active).sum())} active · "
+                   + ("found the held-out movie ✓" if hit else "held-out movie not found"))
+            st.markdown(header_bar(f"K = {entry.k}", sub, K_COLOR), unsafe_allow_html=True)
+            st.markdown(list_rows(rec.merged, prev, other, entry.seed, twin, titles, held),
+                        unsafe_allow_html=True)
+            notes = []
+            if prev is not None:
+                lost = [c for c in prev if c not in codes]
+                notes.append(f"Adds {sum(c not in prev for c in codes)}, loses {len(lost)} vs "
+                             f"K={ks[i - 1]}" + (": " + "; ".join(titles[c] for c in lost[:5]) +
+                                                 ("…" if len(lost) > 5 else "") if lost else "")
+                             + ".")
+            if other is not None:
+                notes.append(f"{sum(c in other for c in codes)} of {len(codes)} also from seed "
+                             f"{twin.seed}.")
+            if notes:
+                st.caption(" ".join(notes))
+
+
+def list_rows(merged, prev, other, seed: int, twin, titles, held) -> str:
+    """A K's merged list as HTML rows: stable mark, rank, title, ★ held out, + new."""
+    lines = []
+    for r, (c, _, k) in enumerate(merged, start=1):
+        new = prev is not None and c not in prev
+        mark = " <b style='color:#2b9348'>+ new</b>" if new else ""
+        star = f" <b style='color:{HELD_OUT_COLOR}'>★</b>" if c == held else ""
+        stable = ""
+        if other is not None:
+            stable = (f"<span title='also recommended by seed {twin.seed}'>"
+                      f"{STABLE}</span> " if c in other else
+                      f"<span title='only seed {seed} recommends it' "
+                      f"style='opacity:.55'>{ONE_SEED}</span> ")
+        lines.append(f"<div style='border-left:4px solid {interest_color(k)};"
+                     f"padding-left:6px;margin:2px 0;font-size:0.88em'>{stable}{r}. "
+                     f"{titles[c]}{star}{mark}</div>")
+    return "".join(lines)
+
+
+def overlap_between_lists(ks: list[int], lists: dict) -> None:
+    """Jaccard of this user's merged lists, every K against every K."""
+    st.subheader("Overlap between lists")
+    st.caption("Jaccard overlap of this user's merged lists: 1 = the same movies, 0 = "
+               "nothing shared. Read it beside the seed-to-seed overlap above.")
+    labels = [f"K={k}" for k in ks]
+    m = np.array([[jaccard(lists[a], lists[b]) for b in ks] for a in ks])
+    st.plotly_chart(charts.jaccard_heatmap(m, labels), width="stretch", key="jaccard")
+
+
+def genre_spread(models, lists: dict, primary, held) -> None:
+    """How varied each K's merged list is in main genres."""
+    st.subheader("Genre spread")
+    st.caption("Diversity: share of pairs of listed movies whose main genres differ "
+               "(higher = more varied). Genres: distinct main genres in the list.")
+    rows = []
+    for e, _, rec in models:
+        codes = np.asarray(lists[e.k], dtype=int)
+        rows.append({"K": e.k, "active interests": int(np.asarray(rec.active).sum()),
+                     "diversity": diversity(codes[None, :], primary) if len(codes) > 1 else 0.0,
+                     "genres": len(set(primary[codes].tolist())),
+                     "held-out found": "✓" if held is not None and held in codes else "—"})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"diversity": st.column_config.ProgressColumn(
+                     "diversity", min_value=0.0, max_value=1.0, format="%.2f")})
+
+
+def noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_name) -> None:
+    """The seed-to-seed overlap beside every K-to-K overlap, for this user and for all users,
+    and whether K's effect exceeds it."""
+    with st.container(border=True, key="noise_floor"):
+        st.subheader("Is it K, or the seed?")
+        st.caption("Retraining a model with another seed changes part of every list. Here each "
+                   "K-to-K overlap stands beside the overlap between two seeds of the same K "
+                   f"(Jaccard of the merged top {n}; 1 = identical).")
+        ks = [e.k for e, _, _ in models]
+        user_rows = []
+        for a, b in zip(ks[:-1], ks[1:], strict=True):
+            seed_a = (jaccard(lists[a], twin_lists[a]) if twin_lists.get(a) is not None
+                      else None)
+            seed_b = (jaccard(lists[b], twin_lists[b]) if twin_lists.get(b) is not None
+                      else None)
+            user_rows.append({"pair": f"K={a} vs K={b}", "K to K": jaccard(lists[a], lists[b]),
+                              f"seed to seed, K={a}": seed_a, f"seed to seed, K={b}": seed_b})
+        if user_rows:
+            st.markdown(f"**User {sel.user_id}**")
+            table = pd.DataFrame([{"pair": r["pair"], "K to K": r["K to K"],
+                                   "seed to seed (each K)": " / ".join(
+                                       "–" if v is None else f"{v:.2f}"
+                                       for k, v in r.items() if k.startswith("seed"))}
+                                  for r in user_rows])
+            st.dataframe(table, hide_index=True, width="stretch",
+                         column_config={"K to K": st.column_config.NumberColumn(format="%.2f")})
+        if missing:
+            ks_missing = ", ".join(f"K={c.interest_num}" for c in missing)
+            st.warning(f"**No second seed for {ks_missing}.** Without two seeds of the same K "
+                       "the page cannot tell an effect of K from training noise.",
+                       icon=":material/warning:")
+            offer_training(sel.dataset, dataset_name, missing, "the noise floor",
+                           key="train_seeds")
+        summary = all_users_summary(sel)
+        if summary is None:
+            return
+        st.markdown(f"**All {summary['users']} evaluated users** (mean Jaccard of the merged top "
+                    f"{recs.NOISE_N}, exact search)")
+        rows = []
+        for r in summary["results"]:
+            o = r["seed_overlap"]
+            rows.append({"K": r["value"], "seeds": len(r["seeds"]),
+                         "seed to seed": o["mean"] if o["pairs"] else None,
+                         "seed pairs": o["pairs"]})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                     column_config={"seed to seed": st.column_config.NumberColumn(
+                         format="%.3f")})
+        adjacent = {(a, b) for a, b in zip(ks[:-1], ks[1:], strict=True)}
+        for c in summary["comparisons"]:
+            if (c["a"], c["b"]) in adjacent:
+                st.markdown("- " + verdict_text(c, recs.NOISE_N))
+
+
+def all_users_summary(sel) -> dict | None:
+    """mind_core.workflow.sweep.summarize over every model of the configuration (K × seeds)."""
+    entries = sel.family_entries
+    if not entries:
+        return None
+    try:
+        summary = recs.sweep_summary(tuple((e.path, e.mtime) for e in entries), "interest_num",
+                                     recs.NOISE_N)
+    except READABLE as e:
+        show_failure("Cannot compare the models over all users", e)
+        return None
+    data = loaders.load(entries[0]).data
+    return {**summary, "users": len(data.split.test.users)}
+
+
+def quality_vs_k(sel, models, protocol: str) -> None:
+    """Test metrics against K over all users and seeds, with the retrieval latency."""
+    st.divider()
+    st.subheader("Model quality against K")
+    summary = all_users_summary(sel)
+    if summary is None:
+        return
+    metrics = protocols.get(protocol).METRICS
+    seeds = sorted({s for r in summary["results"] for s in r["seeds"]})
+    st.caption(f"Test metrics over all users ({protocol.replace('_', '-')} protocol, full "
+               f"ranking): the line is the mean over seeds, the band ± one standard deviation, "
+               f"dots are single seeds ({len(seeds)} seed(s): {', '.join(map(str, seeds))}); "
+               "the most-popular baseline dashed. A gap between two K values smaller than two "
+               "standard deviations is no difference.")
+    st.plotly_chart(charts.metrics_with_bands(summary["results"], summary["popularity"],
+                                              metrics, "K"),
+                    width="stretch", key="metrics_vs_k")
+    table = {}
+    for r in summary["results"]:
+        cells = {m: f"{v['mean']:.4f} ± {v['sd']:.4f}" for m, v in r["metrics"].items()
+                 if m in metrics}
+        cells["seeds"] = len(r["seeds"])
+        for name, v in (r.get("interests") or {}).items():
+            cells[name] = f"{v['mean']:.3f} ± {v['sd']:.3f}"
+        table[f"MIND K={r['value']}"] = cells
+    if summary["popularity"]:
+        table["most popular"] = {m: f"{summary['popularity'][m]:.4f}" for m in metrics
+                                 if m in summary["popularity"]}
+    backend = state.get("backend")
+    latency = {f"MIND K={e.k}": recs.latency_ms(loaded, e.path, e.mtime, backend)
+               for e, loaded, _ in models}
+    frame = pd.DataFrame(table).T
+    frame["latency (ms)"] = [latency.get(i, np.nan) for i in frame.index]
+    st.dataframe(frame, width="stretch",
+                 column_config={"latency (ms)": st.column_config.NumberColumn(format="%.2f"),
+                                "seeds": st.column_config.NumberColumn(format="%d")})
+    st.caption(f"Mean ± sd over seeds (n - 1 in the denominator). Latency: one user's retrieval "
+               f"of 50 movies with the {state.get('backend')} search on this machine (seed "
+               f"{sel.seed}, {recs.LATENCY_USERS} users). Interest distinctness columns: see the "
+               "Model page.")

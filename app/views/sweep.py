@@ -1,5 +1,188 @@
-"""Sweep page; its code is in app/screens/sweep.py (small page files rerun fast)."""
+"""Sweep: any one hyperparameter over several values, each trained with several seeds, every
+metric with its spread over seeds and every list difference beside the seed noise floor."""
 
-from app.screens import sweep
+from __future__ import annotations
 
-sweep.render()
+import json
+import re
+
+import pandas as pd
+import streamlit as st
+
+from app.components import charts
+from app.components.widgets import offer_training_now, page_header, refresh_when_built
+from app.services import catalog, loaders, recs, state
+from app.services.training import being_trained, board
+from app.views.no_model import require_model
+from mind_core import protocols
+from mind_core.artifacts import default_bundle_path
+from mind_core.config import MINDConfig
+from mind_core.workflow.sweep import SWEEPABLE, collect, parse_value, plan
+
+PAGE = {"title": "Sweep", "url_path": "sweep", "icon": ":material/tune:"}
+
+HELP = {
+    "interest_num": "K: interest vectors per user",
+    "embed_dim": "D: item and interest vector size",
+    "max_length": "L: most recent movies routed into interests",
+    "temperature": "softmax temperature of the loss",
+    "pow_p": "label-aware attention sharpness",
+    "routing_iters": "dynamic-routing iterations",
+    "routing_init_std": "spread of the random initial routing logits",
+    "recency": "recency-weighted routing (extension)",
+    "candidate_attention": "attention per candidate (extension)",
+    "loss": "training objective",
+    "learning_rate": "Adam's learning rate",
+}
+
+
+@st.cache_data(show_spinner="Finding the sweep's models…", max_entries=64)
+def found(signature: tuple, dataset_name: str, base: str, param: str) -> tuple:
+    """(path, mtime) of the bundles equal to ``base`` but in ``param`` and the seed."""
+    bundles = collect(dataset_name, MINDConfig.from_dict(json.loads(base)), param)
+    return tuple((str(b.path), dict(signature).get(str(b.path), 0)) for b in bundles)
+
+
+def render() -> None:
+    page_header(
+        "Sweep a hyperparameter",
+        "Pick one setting and its values: one model per value and seed, each metric drawn with "
+        "its spread over seeds, and the lists of neighbouring values compared with the lists of "
+        "two seeds of the same value. Everything else stays as in the configuration chosen in "
+        "the sidebar.")
+    sel: state.Selection = st.session_state["_selection"]
+    require_model(sel)
+    loaded = loaders.load(sel.entry)
+    dataset_name = loaded.data.encoded.name
+    base = MINDConfig.from_dict(sel.entry.config)
+
+    left, right = st.columns([1, 2])
+    with left:
+        param = st.selectbox("Setting", SWEEPABLE, key=state.bind("sweep_param", SWEEPABLE,
+                                                                 "interest_num"),
+                             on_change=state.sync, args=("sweep_param",),
+                             format_func=lambda p: f"{p} ({HELP[p]})")
+    with right:
+        st.caption(f"Base configuration: {catalog.family_label(sel.family, [sel.family])}"
+                   + ("" if param == "interest_num" else f" · K={base.interest_num}")
+                   + f" · {base.protocol.replace('_', '-')} protocol.")
+    sig = catalog.signature(sel.dataset)
+    paths = found(sig, dataset_name, json.dumps(base.to_dict()), param)
+    results(paths, param, base)
+    launcher(sel, base, param, dataset_name, paths)
+
+
+def results(paths: tuple, param: str, base: MINDConfig) -> None:
+    """Every metric against the setting's values, and the lists against the seed floor."""
+    if not paths:
+        st.info(f"No model of this configuration varies {param} yet: train some below.")
+        return
+    summary = recs.sweep_summary(paths, param, recs.NOISE_N)
+    metrics = protocols.get(base.protocol).METRICS
+    if len(summary["values"]) < 2:
+        st.info(f"Only {param}={summary['values'][0]} is built for this configuration: train "
+                "other values below to compare them.")
+    seeds = sorted({s for r in summary["results"] for s in r["seeds"]})
+    categorical = not all(isinstance(v, int | float) and not isinstance(v, bool)
+                          for v in summary["values"])
+    st.subheader(f"Test metrics against {param}")
+    st.caption(f"{len(paths)} models, seeds {', '.join(map(str, seeds))}. Line: mean over "
+               "seeds; band: ± one standard deviation; dots: single seeds; dashed: most "
+               "popular. A gap under two standard deviations is no difference.")
+    st.plotly_chart(charts.metrics_with_bands(summary["results"], summary["popularity"],
+                                              metrics, param, categorical=categorical),
+                    width="stretch", key="sweep_chart")
+    table = {}
+    for r in summary["results"]:
+        cells = {"seeds": len(r["seeds"])}
+        cells |= {m: f"{v['mean']:.4f} ± {v['sd']:.4f}" for m, v in r["metrics"].items()
+                  if m in metrics}
+        for name, v in (r.get("interests") or {}).items():
+            cells[name] = f"{v['mean']:.3f} ± {v['sd']:.3f}"
+        cells["train s"] = f"{r['train_seconds']['mean']:.0f}"
+        table[f"{param}={r['value']}"] = cells
+    st.dataframe(pd.DataFrame(table).T.fillna(""), width="stretch")
+    lists_against_seeds(summary, param)
+
+
+def lists_against_seeds(summary: dict, param: str) -> None:
+    """Each value's seed-to-seed list overlap, and neighbouring values against it."""
+    with st.container(border=True, key="sweep_noise_floor"):
+        st.markdown(f"**Lists: {param} or the seed?** Mean Jaccard of the merged top "
+                    f"{recs.NOISE_N} over every evaluated user (exact search).")
+        for r in summary["results"]:
+            o = r["seed_overlap"]
+            floor = (f"{o['mean']:.3f} over {o['pairs']} seed pair(s)" if o["pairs"]
+                     else "needs a second seed")
+            st.markdown(f"- {param}={r['value']}: two seeds share {floor}")
+        values = summary["values"]
+        for c in summary["comparisons"]:
+            if values.index(c["b"]) - values.index(c["a"]) != 1 or c["between"] is None:
+                continue
+            words = {"exceeds": "differ beyond seed noise",
+                     "within": "no difference beyond seed noise",
+                     "unknown": "cannot tell yet (too few seeds for a spread)"}[c["verdict"]]
+            floor = ("no seed pair yet" if c["floor"] is None
+                     else f"a seed floor of {c['floor']:.3f}")
+            spread = (f" (gap {c['gap']:+.3f}, twice the spread {2 * c['sd']:.3f})."
+                      if c["sd"] is not None and c["gap"] is not None else ".")
+            st.markdown(f"- **{param}={c['a']} vs {c['b']}: {words}.** Overlap across seeds "
+                        f"{c['between']:.3f} against {floor}{spread}")
+
+
+def launcher(sel, base: MINDConfig, param: str, dataset_name: str, paths: tuple) -> None:
+    """The form that trains the sweep's missing models in the background."""
+    st.divider()
+    st.subheader("Train the sweep")
+    current = getattr(base, param)
+    with st.form("sweep_form"):
+        c = st.columns([2, 1])
+        text = c[0].text_input(f"Values of {param}", value=_suggest(param, current),
+                               help="Separated by spaces or commas. Booleans: true false.")
+        seeds = c[1].multiselect("Seeds", list(range(5)), default=[0, 1],
+                                 help="At least two seeds give a noise floor; three give a "
+                                      "steadier one.")
+        submitted = st.form_submit_button("Train what is missing in the background",
+                                          type="primary")
+    if submitted:
+        try:
+            values = [parse_value(param, v) for v in re.split(r"[\s,]+", text.strip()) if v]
+            if not values or not seeds:
+                raise ValueError("give at least one value and one seed")
+            configs = plan(base, param, values, sorted(seeds))
+        except ValueError as e:
+            st.error(f"**Not started.** {e}")
+            return
+        built = {p for p, _ in paths}
+        todo = [c for c in configs if str(default_bundle_path(c, dataset_name)) not in built
+                and not being_trained(dataset_name, c)]
+        if not todo:
+            st.info("Every model of this sweep is already built or being trained.")
+        else:
+            offer_training_now(sel.dataset, dataset_name, todo)
+    jobs = board().active()
+    if jobs:
+        progress()
+    refresh_when_built(sel.dataset, [c for j in jobs for c in j.configs], dataset_name)
+
+
+@st.fragment(run_every=2.0)
+def progress() -> None:
+    """The background trainings of this server, polled (details on the Train page)."""
+    for job in board().active():
+        c = job.config
+        st.progress(job.fraction(), text=f"Training {job.title}: model {job.current + 1} of "
+                    f"{len(job.configs)} (K={c.interest_num}, seed {c.seed}), "
+                    f"{job.state}")
+
+
+def _suggest(param: str, current) -> str:
+    if isinstance(current, bool):
+        return "true false"
+    if param == "interest_num":
+        return "1 2 4 8"
+    if isinstance(current, int):
+        return f"{max(1, current // 2)} {current} {current * 2}"
+    if isinstance(current, float):
+        return f"{current / 2:g} {current:g} {current * 2:g}"
+    return {"loss": "sampled_softmax listwise"}.get(param, str(current))

@@ -1,7 +1,7 @@
 """Evaluation protocols: which of a user's ratings are held out, and how a ranking is scored.
 
-One small module per protocol, shared by the split (:func:`mind_core.samples.build_split`), the
-trainer (early stopping always uses the single validation rating just before the held-out
+One small module per protocol, shared by the split (:func:`mind_core.features.split.build_split`),
+the trainer (early stopping always uses the single validation rating just before the held-out
 ones), the evaluator and the sweep. A protocol module provides:
 
 - ``NAME`` and ``METRICS`` (the metric names it reports, in display order);
@@ -11,14 +11,14 @@ ones), the evaluator and the sweep. A protocol module provides:
   ``top`` (E, N) against each user's target set.
 
 Both protocols rank the whole catalogue by each user's max-over-interests inner product and
-exclude the items the user saw before the first target (DESIGN.md, step 4).
+exclude the items the user saw before the first target (docs/design.md, step 4).
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from . import future, leave_last_out
+from mind_core.protocols import future, leave_last_out
 
 PROTOCOLS: dict[str, ModuleType] = {m.NAME: m for m in (leave_last_out, future)}
 DEFAULT = leave_last_out.NAME

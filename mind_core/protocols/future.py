@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import breadth
+from mind_core.protocols.common import breadth
 
 NAME = "future"
 CUTOFFS = (20, 50)

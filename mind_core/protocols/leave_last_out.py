@@ -1,4 +1,4 @@
-"""Leave-last-out, the headline protocol (DESIGN.md, "Evaluation protocol").
+"""Leave-last-out, the headline protocol (docs/design.md, "Evaluation protocols").
 
 Per user, time-ordered (ties in file order): the last rating is the test target, the one before
 it the validation target, earlier ratings make the training samples. At test time the history
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import breadth
+from mind_core.protocols.common import breadth
 
 NAME = "leave_last_out"
 CUTOFFS = (10, 50)

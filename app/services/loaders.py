@@ -1,0 +1,76 @@
+"""Heavy objects, loaded once per server process and shared by every session.
+
+Data, bundles, models, indexes and projections go through ``st.cache_resource`` (one copy,
+never pickled); cache keys include a bundle's modification time, so a model rebuilt under
+the same name is picked up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from app.services.catalog import DEFAULT_DATASET, Entry
+from mind_core.artifacts import check_fingerprint, load_bundle
+from mind_core.serving import load_index, load_projection
+from mind_core.workflow.pipeline import load_data
+
+# Serving runs tiny tensor ops (one user at a time); torch's intra-op thread pool only adds
+# contention there (measured: explain() 230 ms with the default pool on a busy 2-core box,
+# 2 ms with one thread). Training started from the app runs with the same setting.
+torch.set_num_threads(1)
+
+
+@st.cache_resource(show_spinner="Reading the dataset…", max_entries=6)
+def get_data(dataset: str, max_length: int, protocol: str = "leave_last_out"):
+    return load_data(dataset, max_length, protocol)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=64)
+def get_bundle(path: str, mtime: int):
+    return load_bundle(path)
+
+
+@st.cache_resource(show_spinner="Loading the model weights…", max_entries=16)
+def get_model(path: str, mtime: int):
+    bundle = get_bundle(path, mtime)
+    data = get_data(bundle.meta["dataset"], bundle.config.max_length, bundle.config.protocol)
+    return bundle.load_model(data.encoded)
+
+
+@st.cache_resource(show_spinner="Loading the retrieval index…", max_entries=32)
+def get_index(path: str, mtime: int, backend: str):
+    return load_index(get_bundle(path, mtime), backend)
+
+
+@st.cache_resource(show_spinner="Loading the map…", max_entries=16)
+def get_projection(path: str, mtime: int):
+    return load_projection(get_bundle(path, mtime))
+
+
+@dataclass
+class Loaded:
+    """A bundle with its data, checked to belong together."""
+    entry: Entry
+    bundle: object
+    data: object
+
+
+def load(entry: Entry) -> Loaded:
+    """Bundle + data for an entry; raises BundleError/DataError with a readable message."""
+    bundle = get_bundle(entry.path, entry.mtime)
+    data = get_data(bundle.meta.get("dataset", DEFAULT_DATASET), bundle.config.max_length,
+                    bundle.config.protocol)
+    check_fingerprint(bundle, data.encoded)
+    return Loaded(entry, bundle, data)
+
+
+def load_path(path: str, mtime: int) -> Loaded:
+    """:func:`load` for a bundle known by its folder only (a sweep's or a twin seed's)."""
+    bundle = get_bundle(path, mtime)
+    config = bundle.config.to_dict()
+    entry = Entry(path, bundle.name, config["interest_num"], config["seed"], "", config, mtime,
+                  bundle.meta.get("created", ""), None)
+    return load(entry)

@@ -1,0 +1,94 @@
+"""Recommendations and the comparisons drawn from them, cached per bundle (and user).
+
+One user's lists come from :func:`mind_core.serving.recommend` with the session's search
+backend. Comparisons over all users (list overlaps, the seed noise floor, sweeps) use
+:mod:`mind_core.evaluation.overlap` and :mod:`mind_core.workflow.sweep`: exact search,
+``max_score`` merge, test-time histories, history excluded, exactly as ``mind-core overlap`` and
+``mind-core sweep`` do.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from app.services.loaders import Loaded, get_bundle, get_index, get_model, load_path
+from mind_core import serving
+from mind_core.errors import BundleError
+from mind_core.evaluation import interest_metrics
+from mind_core.evaluation.overlap import merged_top_n
+from mind_core.workflow.sweep import summarize
+
+NOISE_N = 10  # the merged top-N whose overlaps are compared over all users
+LATENCY_USERS = 50  # users timed per model for the Compare page's latency column
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def recommend(_loaded: Loaded, path: str, mtime: int, row: int, n: int, merge: str,
+              backend: str):
+    """Per-interest and merged recommendations (cached per bundle, user and settings)."""
+    index = get_index(path, mtime, backend)
+    return serving.recommend(_loaded.bundle, _loaded.data, row, n=n, merge=merge,
+                             backend=backend, index=index)
+
+
+def recommend_for(loaded: Loaded, row: int, n: int, merge: str, backend: str):
+    return recommend(loaded, loaded.entry.path, loaded.entry.mtime, row, n, merge, backend)
+
+
+def labels(loaded: Loaded, row: int, rec) -> list[dict]:
+    model = get_model(loaded.entry.path, loaded.entry.mtime)
+    return serving.interest_labels(loaded.bundle, loaded.data, row, rec, model=model)
+
+
+def merge_strategies() -> list[str]:
+    return list(serving.MERGE_STRATEGIES)
+
+
+@st.cache_data(show_spinner="Timing retrieval…", max_entries=64)
+def latency_ms(_loaded: Loaded, path: str, mtime: int, backend: str) -> float:
+    """Mean time of one user's recommendation (search + merge), over a fixed sample."""
+    try:
+        index = get_index(path, mtime, backend)
+    except BundleError:
+        index = get_index(path, mtime, "exact")
+    rng = np.random.default_rng(0)
+    rows = rng.choice(_loaded.data.split.test.users, size=min(LATENCY_USERS,
+                      len(_loaded.data.split.test.users)), replace=False)
+    start = time.perf_counter()
+    for r in rows:
+        serving.recommend(_loaded.bundle, _loaded.data, int(r), n=50, index=index)
+    return 1000 * (time.perf_counter() - start) / len(rows)
+
+
+# --- over all users: exact merged lists and their overlaps --------------------------------
+
+@st.cache_resource(show_spinner="Ranking every user's movies…", max_entries=64)
+def merged_lists(path: str, mtime: int, n: int) -> dict[int, np.ndarray]:
+    """{user row: merged top-n item codes} for every evaluated user (exact search)."""
+    bundle = get_bundle(path, mtime)
+    loaded = load_path(path, mtime)
+    users, top = merged_top_n(bundle, loaded.data, n)
+    return {int(u): top[i] for i, u in enumerate(users)}
+
+
+def user_list(path: str, mtime: int, row: int, n: int) -> list[int] | None:
+    """One user's exact merged top-n (None if the user is not evaluated)."""
+    top = merged_lists(path, mtime, n).get(int(row))
+    return None if top is None else [int(c) for c in top]
+
+
+@st.cache_data(show_spinner="Summarizing the sweep…", max_entries=32)
+def sweep_summary(paths: tuple[tuple[str, int], ...], param: str, n: int) -> dict:
+    """mind_core.workflow.sweep.summarize over the given bundles (path, mtime)."""
+    bundles = [get_bundle(p, m) for p, m in paths]
+    data = load_path(*paths[0]).data
+    return summarize(bundles, param, data, n=n)
+
+
+@st.cache_data(show_spinner="Measuring how the interests differ…", max_entries=64)
+def interest_figures(path: str, mtime: int, _loaded: Loaded) -> dict:
+    """mind_core.evaluation.interest_metrics for a bundle (cached on its path and mtime)."""
+    return interest_metrics(_loaded.bundle, _loaded.data)

@@ -1,0 +1,157 @@
+"""The session's choices and the selection every page starts from.
+
+Choices (dataset, configuration, K, seed, user, N, backend, merge strategy) live in plain
+``st.session_state`` keys that no widget owns, so they survive page switches; widgets are bound
+to them with :func:`bind` (widget key ``w_<name>``). :func:`selection` resolves them against the
+models on disk.
+
+Where a page's data comes from:
+
+- :mod:`app.services.catalog`: the models on disk, grouped into configurations (``Entry``);
+- :mod:`app.services.loaders`: data, bundles, models, indexes and maps, cached once per process;
+- :mod:`app.services.tables`: movie and user tables, a user's history and routing;
+- :mod:`app.services.recs`: recommendations, list overlaps, the seed noise floor and sweeps;
+- :mod:`app.services.training`: training jobs started from the browser, and the locks.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from app.services.catalog import (
+    DEFAULT_DATASET,
+    Entry,
+    available_datasets,
+    by_k,
+    catalog,
+    default_family,
+    families,
+)
+from app.services.tables import diverse_users, users_table
+from mind_core.artifacts import artifacts_dir
+from mind_core.errors import BundleError, DataError
+
+DEFAULT_K = 4
+DEFAULTS = {"dataset": DEFAULT_DATASET, "n": 10, "backend": "annoy", "merge": "max_score"}
+
+
+def get(name: str, default=None):
+    """A persisted choice (initialised from :data:`DEFAULTS`)."""
+    if name not in st.session_state:
+        st.session_state[name] = DEFAULTS.get(name, default)
+    return st.session_state[name]
+
+
+def put(name: str, value) -> None:
+    st.session_state[name] = value
+
+
+def bind(name: str, options=None, default=None) -> str:
+    """Prepare widget key ``w_<name>`` to show the persisted choice ``name``; returns the
+    widget key. Use with ``on_change=sync, args=(name,)``. A persisted value missing from
+    ``options`` falls back to ``default`` (or the first option)."""
+    value = get(name, default)
+    if options is not None and value not in options:
+        value = default if default in options else (options[0] if len(options) else None)
+        put(name, value)
+    st.session_state[f"w_{name}"] = value
+    return f"w_{name}"
+
+
+def sync(name: str) -> None:
+    """Widget callback: copy ``w_<name>`` into the persisted choice ``name``."""
+    st.session_state[name] = st.session_state[f"w_{name}"]
+
+
+@dataclass
+class Selection:
+    dataset: str
+    entries: list[Entry] = field(default_factory=list)
+    family: str | None = None
+    entry: Entry | None = None
+    seed: int = 0
+    user_id: int | None = None
+    problem: str | None = None  # a readable reason the selection is unusable
+
+    @property
+    def family_entries(self) -> list[Entry]:
+        """Every model of the configuration: all K values and seeds."""
+        return sorted([e for e in self.entries if e.family == self.family],
+                      key=lambda e: (e.k, e.seed))
+
+    @property
+    def k_entries(self) -> list[Entry]:
+        """One model per K: the selected seed's, or the lowest seed built for that K."""
+        out = []
+        for seeds in by_k(self.family_entries).values():
+            out.append(seeds.get(self.seed, seeds[min(seeds)]))
+        return out
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seeds built for the selected K."""
+        return sorted(e.seed for e in self.family_entries if self.entry and e.k == self.entry.k)
+
+    @property
+    def max_length(self) -> int:
+        return int(self.entry.config["max_length"]) if self.entry else 20
+
+
+def selection() -> Selection:
+    """The current choices, resolved against what is on disk (no widgets drawn)."""
+    datasets = available_datasets()
+    dataset = get("dataset")
+    if dataset not in datasets:
+        dataset = datasets[0]
+        put("dataset", dataset)
+    sel = Selection(dataset)
+    try:
+        sel.entries = catalog(dataset)
+    except OSError as e:
+        sel.problem = f"Cannot read {artifacts_dir(dataset)}: {e}"
+        return sel
+    if not sel.entries:
+        return sel
+    fams = families(sel.entries)
+    family = get("family")
+    if family not in fams:
+        family = default_family(sel.entries)
+        put("family", family)
+    sel.family = family
+    per_k = by_k(sel.family_entries)
+    k = get("k", DEFAULT_K)
+    if k not in per_k:
+        k = DEFAULT_K if DEFAULT_K in per_k else list(per_k)[-1]
+        put("k", k)
+    seed = get("seed", 0)
+    if seed not in per_k[k]:
+        seed = min(per_k[k])
+        put("seed", seed)
+    sel.seed, sel.entry = seed, per_k[k][seed]
+    try:
+        ids = users_table(dataset, sel.max_length)["user_id"]
+    except (DataError, BundleError, OSError) as e:
+        sel.problem = str(e)
+        return sel
+    user = get("user")
+    if user is None or user not in set(ids.tolist()):
+        user = int(ids.iloc[0])
+        put("user", user)
+    sel.user_id = int(user)
+    return sel
+
+
+def user_row(sel: Selection, data) -> int:
+    return data.encoded.user_row(sel.user_id)
+
+
+def pick_random_user(dataset: str, max_length: int) -> None:
+    ids = users_table(dataset, max_length)["user_id"].astype(int).tolist()
+    put("user", random.choice(ids))
+
+
+def pick_diverse_user(dataset: str, max_length: int) -> None:
+    put("user", random.choice(diverse_users(dataset, max_length)))

@@ -1,0 +1,174 @@
+"""Training from the browser: background jobs, a lock per configuration, live progress.
+
+A job trains in a child process (``mind_core.workflow.jobs.train_in_child``: nice 19, one torch
+thread), watched by a thread of the server, so it keeps going when the reader switches pages,
+every session sees it, and the pages' reruns never wait for the training loop (which would hold
+the server's GIL if it ran in one of its threads). Progress arrives through the library's plain
+``progress(event, info)`` callback, relayed from the child, and is stored on the job; the Train
+page polls it from a fragment (``st.fragment(run_every=...)``).
+
+Two trainings of the same configuration cannot run at once: a job holds the configuration's
+lock (:mod:`mind_core.artifacts.lock`, lock file ``artifacts/<dataset>/.lock-<model name>``) for its
+whole run, the same lock ``mind-core train``, ``sweep`` and ``build-defaults`` take, so the app
+and the CLI exclude each other too; a lock whose process is gone is taken over. The job calls
+``train_bundle(..., lock=False)`` in its child because the server already holds the locks
+(they are not re-entrant). A failed job shows its error; bundles are written atomically by the
+library, so existing models stay as they were.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from mind_core.artifacts import (
+    Lock,
+    TrainingLocked,
+    acquire,
+    default_bundle_path,
+    is_held,
+    lock_path,
+    model_name,
+)
+from mind_core.config import MINDConfig
+from mind_core.workflow.jobs import TrainingFailed, train_in_child
+
+__all__ = ["Job", "JobBoard", "TrainingLocked", "acquire_lock", "being_trained", "board",
+           "lock_path", "release_lock"]
+_held: dict[Path, Lock] = {}  # locks taken through acquire_lock, by path
+
+
+def acquire_lock(dataset: str, config: MINDConfig) -> Path:
+    """Take ``config``'s lock on ``dataset`` (its lock file's path is returned) or raise
+    :class:`TrainingLocked` ("... is already being trained by pid N");
+    :func:`release_lock` lets go."""
+    lock = acquire(default_bundle_path(config, dataset),
+                   f"{model_name(config)} (K={config.interest_num})")
+    _held[lock.path] = lock
+    return lock.path
+
+
+def release_lock(path: Path) -> None:
+    lock = _held.pop(Path(path), None)
+    if lock is not None:
+        lock.release()
+
+
+@dataclass
+class Job:
+    """One or more configurations trained one after another in a background thread."""
+    id: str
+    dataset: str
+    configs: list[MINDConfig]
+    current: int = 0
+    state: str = "queued"  # queued, running, done, failed
+    epochs: list[dict] = field(default_factory=list)  # per-epoch rows of the current config
+    batch: dict = field(default_factory=dict)
+    stages: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    error: str | None = None
+    detail: str | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    locks: list[Path] = field(default_factory=list)
+    with_serving: bool = True  # also build the Annoy index and the UMAP map
+
+    @property
+    def config(self) -> MINDConfig:
+        return self.configs[min(self.current, len(self.configs) - 1)]
+
+    @property
+    def title(self) -> str:
+        ks = ", ".join(str(c.interest_num) for c in self.configs)
+        return f"K={ks} on {self.dataset}"
+
+    def fraction(self) -> float:
+        if self.state == "done":
+            return 1.0
+        per = 1.0 / len(self.configs)
+        c = self.config
+        b = self.batch
+        within = 0.0
+        if b:
+            within = ((b["epoch"] - 1) + b["step"] / max(1, b["steps"])) / max(1, c.epochs)
+        return min(1.0, per * (self.current + within))
+
+    def progress(self, event: str, info: dict) -> None:
+        if event == "config":  # the next configuration of the job starts
+            self.current, self.epochs, self.batch = info["index"], [], {}
+        elif event == "batch":
+            self.batch = dict(info)
+        elif event == "epoch":
+            self.epochs.append(dict(info))
+        elif event == "stage":
+            self.stages.append(str(info.get("message", "")))
+
+
+class JobBoard:
+    """All training jobs of this server process (shared by every session)."""
+
+    def __init__(self):
+        self.jobs: dict[str, Job] = {}
+        self.mutex = threading.Lock()
+
+    def active(self) -> list[Job]:
+        return [j for j in self.jobs.values() if j.state in ("queued", "running")]
+
+    def start(self, dataset: str, configs: list[MINDConfig], dataset_name: str,
+              with_serving: bool = True) -> Job:
+        """Lock every configuration, then train them in a thread. Raises TrainingLocked.
+        ``with_serving=False`` skips the Annoy index and the UMAP map (much faster; the app
+        then searches exactly and shows no map for that model)."""
+        with self.mutex:
+            locks = []
+            try:
+                for c in configs:
+                    locks.append(acquire_lock(dataset_name, c))
+            except TrainingLocked:
+                for path in locks:
+                    release_lock(path)
+                raise
+            job_id = "+".join(model_name(c) for c in configs) + f"@{time.time_ns()}"
+            job = Job(job_id, dataset, list(configs), locks=locks, with_serving=with_serving)
+            self.jobs[job_id] = job
+        threading.Thread(target=self._run, args=(job, dataset_name), daemon=True,
+                         name=f"train-{job_id}").start()
+        return job
+
+    def _run(self, job: Job, dataset_name: str) -> None:
+        job.state = "running"
+        try:
+            outs = [default_bundle_path(c, dataset_name) for c in job.configs]
+            for path in train_in_child(job.dataset, job.configs, outs, progress=job.progress,
+                                       with_serving=job.with_serving):
+                job.paths.append(str(path))
+            job.state = "done"
+        except TrainingFailed as e:  # shown to the reader; the library left old bundles intact
+            job.error, job.detail, job.state = str(e), e.detail, "failed"
+        except Exception as e:
+            job.error = f"{e.__class__.__name__}: {e}"
+            job.detail = traceback.format_exc(limit=6)
+            job.state = "failed"
+        finally:
+            job.finished = time.time()
+            for path in job.locks:  # the job holds them; the child trains with lock=False
+                release_lock(path)
+
+
+@st.cache_resource
+def board() -> JobBoard:
+    return JobBoard()
+
+
+def being_trained(dataset_name: str, config: MINDConfig) -> bool:
+    """Whether a model is being trained now: by this server, or by any process holding its
+    lock (e.g. the extra seeds `make run` builds in the background)."""
+    name = model_name(config)
+    if any(name in job.id for job in board().active()):
+        return True
+    return is_held(lock_path(dataset_name, config))

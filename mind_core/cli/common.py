@@ -1,0 +1,99 @@
+"""What the ``mind-core`` commands share: progress bars, result tables, config options derived
+from :class:`~mind_core.config.MINDConfig`'s fields, and loading a bundle with its data."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from tqdm import tqdm
+
+from mind_core import protocols
+from mind_core.artifacts import check_fingerprint, load_bundle
+from mind_core.config import FieldKind, MINDConfig, field_kind
+from mind_core.errors import UsageError
+from mind_core.workflow.pipeline import bundle_data
+
+METRIC_ORDER = protocols.get(protocols.DEFAULT).METRICS
+
+
+def tqdm_progress(desc: str):
+    """A progress callback drawing one tqdm bar per epoch with the running loss."""
+    state = {"bar": None}
+
+    def progress(event, info):
+        if event == "batch":
+            if state["bar"] is None:
+                state["bar"] = tqdm(total=info["steps"], desc=f"{desc} epoch {info['epoch']}",
+                                    leave=False, unit="batch")
+            state["bar"].update(1)
+            state["bar"].set_postfix(loss=f"{info['loss']:.4f}")
+        elif event == "epoch":
+            if state["bar"] is not None:
+                state["bar"].close()
+                state["bar"] = None
+            tqdm.write(f"{desc} epoch {info['epoch']:>2}: loss {info['loss']:.4f}  valid HR@50 "
+                       f"{info['valid_HR@50']:.4f}  ({info['seconds']:.1f}s, best epoch "
+                       f"{info['best_epoch']})")
+        elif event == "stage":
+            tqdm.write(f"{desc} {info['message']}")
+
+    return progress
+
+
+def config_from_args(args) -> MINDConfig:
+    """MINDConfig defaults overridden by whichever ``--field`` options were given."""
+    overrides = {f.name: getattr(args, f.name) for f in fields(MINDConfig)
+                 if getattr(args, f.name, None) is not None}
+    try:
+        return MINDConfig(**overrides)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def add_config_options(p, skip: tuple[str, ...] = ()) -> None:
+    """One ``--field-name`` option per MINDConfig field, typed from its annotation
+    (:func:`mind_core.config.field_kind`): a field of a type it cannot parse fails here, when
+    the parser is built, instead of silently becoming a string option."""
+    for f in fields(MINDConfig):
+        if f.name in skip:  # the command gives this option a meaning of its own
+            continue
+        kind = field_kind(MINDConfig, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        default = "one layer of 2 x embed-dim" if f.name == "mlp_hidden" else f.default
+        p.add_argument(flag, dest=f.name, type=option_parser(kind),
+                       nargs="+" if kind.many else None,
+                       metavar=kind.scalar.__name__.upper(), help=f"default {default}")
+
+
+def option_parser(kind: FieldKind):
+    """An argparse ``type`` for one field (argparse names the option in its error)."""
+
+    def parse(text: str):
+        try:
+            return kind.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
+def format_table(rows: dict[str, dict], metrics: list[str] = METRIC_ORDER) -> str:
+    head = f"{'model':<16}" + "".join(f"{m:>14}" for m in metrics)
+    lines = [head, "-" * len(head)]
+    for name, values in rows.items():
+        cells = []
+        for m in metrics:
+            v = values.get(m)
+            cells.append(f"{v:>14}" if isinstance(v, str) else f"{v:>14.4f}")
+        lines.append(f"{name:<16}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def bundle_and_data(path):
+    """The bundle and its data, split under the bundle's own protocol; refused if the data
+    is not what it was trained on."""
+    bundle = load_bundle(path)
+    data = bundle_data(bundle)
+    check_fingerprint(bundle, data.encoded)
+    return bundle, data

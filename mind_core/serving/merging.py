@@ -1,0 +1,151 @@
+"""Merging K per-interest lists into one ranked list of ``(item, score, interest)``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mind_core.serving.backends.base import PerInterest
+
+MERGE_STRATEGIES = ("max_score", "round_robin", "quota", "diverse")
+
+
+def merge(per_interest: PerInterest, n: int, strategy: str = "max_score",
+          primary_genre: np.ndarray | None = None, lam: float = 0.5
+          ) -> list[tuple[int, float, int]]:
+    """Merge K per-interest lists (each best first) into the top ``n`` distinct items, as
+    ``(item, score, interest)``: the score the item has in the list it was taken from and that
+    list's index k.
+
+    Strategies:
+
+    - ``max_score`` (default): every item once with its best score over interests (the
+      evaluation protocol's ranking); ties by lower item code, an item's interest is the one
+      giving the best score (the lower k on a tie).
+    - ``round_robin``: interests take turns (k = 0, 1, ...) each adding its best item not
+      yet chosen; the order of turns is the ranking. Equal say for every interest.
+    - ``quota``: each non-empty interest keeps its best ``n // K'`` items not yet chosen (the
+      first ``n % K'`` interests one more); slots an interest cannot fill go to the best
+      remaining candidates by score. The result is ranked by score.
+    - ``diverse``: greedy, as in ComiRec's controllable aggregation: repeatedly take the
+      candidate maximising ``score - lam x (chosen items sharing its primary genre)``. Needs
+      ``primary_genre`` (I,) genre code per item code. ``lam`` (default 0.5; 0 = max_score,
+      sensible 0..2 relative to the score scale) trades accuracy for genre diversity. The
+      reported score is the model's score, not the penalised one.
+
+    Fewer than ``n`` items come back when the lists hold fewer distinct items.
+    """
+    if strategy not in MERGE_STRATEGIES:
+        raise ValueError(f"unknown merge strategy {strategy!r}; choose one of "
+                         f"{', '.join(MERGE_STRATEGIES)}")
+    if n <= 0:
+        return []
+    lists = [list(lst) for lst in per_interest]
+    if strategy == "round_robin":
+        return _round_robin(lists, n)
+    if strategy == "quota":
+        return _quota(lists, n)
+    best = _best_per_item(lists)
+    if strategy == "max_score":
+        return best[:n]
+    if primary_genre is None:
+        raise ValueError("merge strategy 'diverse' needs primary_genre (genre code per item)")
+    return _diverse(best, n, primary_genre, lam)
+
+
+def _best_per_item(lists) -> list[tuple[int, float, int]]:
+    """Each item once with its best score and that interest, ranked by score then code."""
+    best: dict[int, tuple[float, int]] = {}
+    for k, lst in enumerate(lists):
+        for item, score in lst:
+            item, score = int(item), float(score)
+            if item not in best or score > best[item][0]:
+                best[item] = (score, k)
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return [(item, score, k) for item, (score, k) in ranked]
+
+
+def _round_robin(lists, n):
+    chosen: list[tuple[int, float, int]] = []
+    taken: set[int] = set()
+    pointers = [0] * len(lists)
+    while len(chosen) < n:
+        progressed = False
+        for k, lst in enumerate(lists):
+            while pointers[k] < len(lst) and int(lst[pointers[k]][0]) in taken:
+                pointers[k] += 1
+            if pointers[k] < len(lst):
+                item, score = lst[pointers[k]]
+                chosen.append((int(item), float(score), k))
+                taken.add(int(item))
+                pointers[k] += 1
+                progressed = True
+                if len(chosen) == n:
+                    break
+        if not progressed:
+            break
+    return chosen
+
+
+def _quota(lists, n):
+    live = [k for k, lst in enumerate(lists) if lst]
+    if not live:
+        return []
+    base, extra = divmod(n, len(live))
+    quota = {k: base + (1 if i < extra else 0) for i, k in enumerate(live)}
+    chosen: list[tuple[int, float, int]] = []
+    taken: set[int] = set()
+    for k in live:
+        got = 0
+        for item, score in lists[k]:
+            if got == quota[k]:
+                break
+            if int(item) not in taken:
+                chosen.append((int(item), float(score), k))
+                taken.add(int(item))
+                got += 1
+    if len(chosen) < n:  # unfilled quota goes to the best remaining candidates
+        rest = [c for c in _best_per_item(lists) if c[0] not in taken]
+        chosen += rest[: n - len(chosen)]
+    chosen.sort(key=lambda c: (-c[1], c[0]))
+    return chosen
+
+
+def _diverse(best, n, primary_genre, lam):
+    genres = np.asarray(primary_genre)
+    remaining = list(best)  # ranked by score: argmax ties fall to the better-scored, lower code
+    counts: dict[int, int] = {}
+    chosen = []
+    while remaining and len(chosen) < n:
+        gains = [score - lam * counts.get(int(genres[item]), 0) for item, score, _ in remaining]
+        i = int(np.argmax(gains))
+        pick = remaining.pop(i)
+        chosen.append(pick)
+        g = int(genres[pick[0]])
+        counts[g] = counts.get(g, 0) + 1
+    return chosen
+
+
+def merge_arrays(items: np.ndarray, scores: np.ndarray, n: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorized ``max_score`` merge for many users at once: items/scores (U, K, M) as from
+    :meth:`ItemIndex.search_arrays` -> merged items (U, n), scores (U, n), interest (U, n),
+    padded with item 0, -inf and -1. Same result as :func:`merge` per user."""
+    U, K, M = items.shape
+    flat_items = items.reshape(U, K * M)
+    flat_scores = scores.reshape(U, K * M).astype(np.float32, copy=True)
+    source = np.broadcast_to(np.repeat(np.arange(K), M), (U, K * M))
+    # group each item's copies together, best score (then lower k) first; drop the rest
+    order = np.lexsort((source, -flat_scores, flat_items), axis=1)
+    s_items = np.take_along_axis(flat_items, order, axis=1)
+    s_scores = np.take_along_axis(flat_scores, order, axis=1)
+    s_source = np.take_along_axis(source, order, axis=1)
+    dup = np.zeros_like(s_items, dtype=bool)
+    dup[:, 1:] = s_items[:, 1:] == s_items[:, :-1]
+    s_scores[dup | (s_items == 0)] = -np.inf
+    rank = np.lexsort((s_items, -s_scores), axis=1)[:, :n]
+    m_items = np.take_along_axis(s_items, rank, axis=1)
+    m_scores = np.take_along_axis(s_scores, rank, axis=1)
+    m_source = np.take_along_axis(s_source, rank, axis=1)
+    empty = ~np.isfinite(m_scores)
+    return (np.where(empty, 0, m_items), m_scores, np.where(empty, -1, m_source))
+

@@ -1,0 +1,200 @@
+"""End-to-end steps shared by the CLI and the app: load data, train, evaluate, write a bundle.
+
+Long work reports through a plain ``progress(event, info)`` callback (see
+:data:`mind_core.training.trainer.Progress`); the CLI maps it to tqdm, the app to ``st.progress``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mind_core import protocols
+from mind_core.artifacts.bundle import Bundle, load_bundle, save_bundle
+from mind_core.artifacts.lock import hold
+from mind_core.artifacts.paths import default_bundle_path
+from mind_core.config import MINDConfig
+from mind_core.data.fetch import resolve_dataset_path
+from mind_core.data.readers import read_dataset
+from mind_core.errors import BundleError, DataError
+from mind_core.evaluation.distinctness import interest_metrics
+from mind_core.evaluation.ranking import (
+    eval_set_metrics,
+    evaluate_model,
+    evaluate_popularity,
+    interest_scores,
+    ranked,
+)
+from mind_core.features.encoding import Encoded, encode
+from mind_core.features.split import Split, build_split
+from mind_core.serving.files import build_serving_files
+from mind_core.training.distributed import rank_and_world
+from mind_core.training.trainer import Progress, fit
+
+DEFAULT_INTEREST_NUMS = (1, 2, 4, 8)
+
+
+@dataclass
+class Data:
+    """A dataset ready for MIND: tables, integer codes and the chronological split."""
+    dataset: object  # mind_core.data.tables.Dataset
+    encoded: Encoded
+    split: Split
+
+
+@functools.lru_cache(maxsize=2)
+def _read(path: str):
+    dataset = read_dataset(path)
+    return dataset, encode(dataset)
+
+
+@functools.lru_cache(maxsize=6)
+def _load(path: str, max_length: int, protocol: str) -> Data:
+    dataset, encoded = _read(path)
+    return Data(dataset, encoded, build_split(encoded, max_length, protocol))
+
+
+def load_data(name_or_path, max_length: int, protocol: str = protocols.DEFAULT) -> Data:
+    """A dataset read, encoded and split for ``max_length`` under ``protocol`` (cached)."""
+    return _load(str(resolve_dataset_path(name_or_path)), max_length, protocol)
+
+
+def forget_loaded_data() -> None:
+    """Empty :func:`load_data`'s cache (after the files of a dataset changed on disk)."""
+    _load.cache_clear()
+    _read.cache_clear()
+
+
+def bundle_data(bundle: Bundle) -> Data:
+    """The data a bundle was trained on, split the way it was trained (its protocol): found by
+    its name in the data folder, or else at the path it was read from when trained (a dataset
+    outside the data folder). ``check_fingerprint`` tells whether it is still the same data."""
+    config = bundle.config
+    try:
+        return load_data(bundle.meta["dataset"], config.max_length, config.protocol)
+    except DataError:
+        trained_from = (bundle.metrics or {}).get("dataset_path")
+        if not trained_from or not Path(trained_from).exists():
+            raise
+        return load_data(trained_from, config.max_length, config.protocol)
+
+
+def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
+                 progress: Progress | None = None, with_serving: bool = True,
+                 lock: bool = True) -> Path:
+    """Train, evaluate against the popularity baseline, and write a bundle atomically.
+    ``with_serving`` also builds the Annoy index and UMAP coordinates into the bundle.
+    ``lock`` holds the destination's lock (:mod:`mind_core.artifacts.lock`) from training to the
+    saved bundle: a second writer gets TrainingLocked naming this pid. The app's job board holds its
+    locks itself and passes ``lock=False``."""
+    data = load_data(dataset, config.max_length, config.protocol)
+    dest = Path(out) if out else default_bundle_path(config, data.encoded.name)
+    rank, world = rank_and_world()  # under torchrun, rank 0 alone locks, evaluates and writes
+    with hold(dest, f"{dest.name} (K={config.interest_num})") if lock and rank == 0 \
+            else nullcontext():
+        result = fit(config, data.encoded, data.split, progress)
+        if rank != 0:
+            return dest
+        metrics = {
+            "test": evaluate_model(result.model, data.encoded, data.split, "test"),
+            "valid": evaluate_model(result.model, data.encoded, data.split, "valid"),
+            "baselines": {"popularity": evaluate_popularity(data.encoded, data.split, "test")},
+            "history": result.history, "best_epoch": result.best_epoch,
+            "train_seconds": result.seconds, "stopped_early": result.stopped_early,
+            "train_samples": int(len(data.split.train_labels)),
+            "evaluated_users": int(len(data.split.test.users)),
+            "processes": world,
+            "dataset_path": str(resolve_dataset_path(dataset).resolve()),
+        }
+        extras = None
+        if with_serving:
+            extras = _serving_extras(data, config, progress)
+        return save_bundle(dest, result.model, data.encoded, data.split, metrics, extras)
+
+
+def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = None,
+                  with_serving: bool = True) -> tuple[Bundle, bool]:
+    """The bundle for ``config`` on ``dataset``: loaded if already built (and whole), trained
+    if not. Returns (bundle, trained)."""
+    data = load_data(dataset, config.max_length, config.protocol)
+    path = default_bundle_path(config, data.encoded.name)
+    try:
+        return load_bundle(path, data.encoded), False
+    except BundleError:
+        train_bundle(dataset, config, out=path, progress=progress, with_serving=with_serving)
+        return load_bundle(path, data.encoded), True
+
+
+def _serving_extras(data: Data, config: MINDConfig, progress):
+    """Writes the retrieval index and the UMAP projection into a bundle being saved."""
+    def extras(tmp, items, interests, active):
+        build_serving_files(tmp, items, interests, active, data, config, progress)
+
+    return extras
+
+
+def evaluate_bundle(bundle: Bundle, data: Data) -> dict:
+    """Re-score a bundle from its stored vectors alone (no model code): the protocol's test
+    metrics, which must equal the ones recorded at training time."""
+    ev = data.split.test
+    items = torch.as_tensor(bundle.item_vectors)
+
+    def scores_of(rows):
+        return interest_scores(torch.as_tensor(bundle.user_interests[ev.users[rows]]),
+                               torch.as_tensor(bundle.user_active[ev.users[rows]]), items)
+
+    top = ranked(data.split, ev, data.encoded.n_items, scores_of)
+    return eval_set_metrics(top, data.split, ev, data.encoded)
+
+
+def find_k1_twin(bundle: Bundle) -> Bundle | None:
+    """A bundle of the same configuration but interest_num=1 (the K=1 baseline), if built."""
+    path = default_bundle_path(replace(bundle.config, interest_num=1),
+                               bundle.meta.get("dataset", ""))
+    try:
+        return load_bundle(path)
+    except BundleError:
+        return None
+
+
+def report(bundle: Bundle, data: Data) -> dict:
+    """The model, the popularity baseline and (if built) MIND K=1 under the bundle's protocol,
+    and how distinct the model's interests are (:mod:`mind_core.evaluation.distinctness`):
+    ``{"bundle", "protocol", "models": {name: metrics}, "interests": {...}}``."""
+    rows = {f"MIND K={bundle.config.interest_num}": evaluate_bundle(bundle, data),
+            "most popular": evaluate_popularity(data.encoded, data.split, "test")}
+    twin = find_k1_twin(bundle)
+    if twin is not None and twin.path != bundle.path:
+        rows["MIND K=1"] = evaluate_bundle(twin, data)
+
+    return {"bundle": bundle.name, "protocol": data.split.protocol, "models": rows,
+            "interests": interest_metrics(bundle, data)}
+
+
+def export_embeddings(bundle: Bundle, data: Data, outdir: Path) -> Path:
+    """Vectors and targets in plain formats, so anyone can re-check the metrics. targets.json
+    holds, per evaluated user, the first held-out movie ("test"), every held-out movie of the
+    bundle's protocol ("targets") and the history excluded from the ranking."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    enc, split = data.encoded, data.split
+    np.save(outdir / "items.npy", bundle.item_vectors[1:].astype(np.float32))
+    np.save(outdir / "user_interests.npy", bundle.user_interests.astype(np.float32))
+    np.save(outdir / "user_active.npy", bundle.user_active.astype(bool))
+    (outdir / "item_ids.json").write_text(json.dumps(enc.item_ids[1:].tolist()))
+    (outdir / "user_ids.json").write_text(json.dumps(enc.user_ids.tolist()))
+    targets = {}
+    for row, user in enumerate(split.test.users):
+        seen = split.seen_before(split.test, row)
+        targets[str(enc.user_ids[user])] = {
+            "test": int(enc.item_ids[split.test.targets[row]]),
+            "targets": enc.item_ids[split.target_set(split.test, row)].tolist(),
+            "history": enc.item_ids[seen].tolist()}
+    (outdir / "targets.json").write_text(json.dumps(targets))
+    return outdir

@@ -1,0 +1,189 @@
+"""Sweeps: one hyperparameter over several values, each value trained with several seeds, read
+against the seed noise of the same configuration.
+
+A sweep is the models of one base configuration that differ only in the swept field (``param``)
+and the seed. :func:`plan` lists them, :func:`run` trains what is missing (reusing bundles
+already built), :func:`collect` finds them on disk, and :func:`summarize` turns them into what
+the CLI writes and the app draws: every metric as mean ± sd over seeds per value, and the
+list-overlap noise floor (two seeds of one value) beside the overlap between two values
+(trained with different seeds, like the floor), with a verdict from
+:func:`mind_core.evaluation.overlap.versus_floor`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+from mind_core.artifacts.bundle import Bundle, list_bundles, load_bundle
+from mind_core.config import MINDConfig, field_kind
+from mind_core.errors import BundleError
+from mind_core.evaluation.distinctness import interest_metrics
+from mind_core.evaluation.overlap import (
+    check_comparable,
+    jaccard_rows,
+    merged_top_n,
+    spread,
+    versus_floor,
+)
+from mind_core.workflow.pipeline import ensure_bundle
+
+# The settings a sweep may vary (issue 9); interest_num is the default view.
+SWEEPABLE = ("interest_num", "embed_dim", "max_length", "temperature", "pow_p", "routing_iters",
+             "routing_init_std", "recency", "candidate_attention", "loss", "learning_rate")
+OVERLAP_N = 10  # merged top-N whose overlaps are compared
+
+
+def parse_value(param: str, text: str):
+    """A command-line or form value for ``param``, typed as MINDConfig's field is."""
+    if param not in SWEEPABLE:
+        raise ValueError(f"cannot sweep {param!r}: expected one of {', '.join(SWEEPABLE)}")
+    try:
+        return field_kind(MINDConfig, param).parse(text)
+    except ValueError as e:
+        raise ValueError(f"{param}: {e}") from None
+
+
+def plan(base: MINDConfig, param: str, values: list, seeds: list[int]) -> list[MINDConfig]:
+    """One configuration per value × seed, equal to ``base`` but in ``param`` and ``seed``."""
+    if param not in SWEEPABLE:
+        raise ValueError(f"cannot sweep {param!r}: expected one of {', '.join(SWEEPABLE)}")
+    configs = []
+    for value, seed in itertools.product(values, seeds):
+        changes = {param: value, "seed": int(seed)}
+        if param == "embed_dim" and base.mlp_hidden == (2 * base.embed_dim,):
+            changes["mlp_hidden"] = None  # the default width follows D
+        configs.append(replace(base, **changes))
+    return configs
+
+
+def run(dataset: str, base: MINDConfig, param: str, values: list, seeds: list[int],
+        progress=None, with_serving: bool = False, on_model=None) -> list[Bundle]:
+    """Train the sweep's missing models one after another; ``on_model(i, total, config,
+    trained)`` after each."""
+    configs = plan(base, param, values, seeds)
+    out = []
+    for i, config in enumerate(configs):
+        bundle, trained = ensure_bundle(dataset, config, progress, with_serving=with_serving)
+        out.append(bundle)
+        if on_model:
+            on_model(i, len(configs), config, trained)
+    return out
+
+
+def _rest(config: MINDConfig, param: str) -> str:
+    d = config.identity()
+    for key in (param, "seed", "mlp_hidden" if param == "embed_dim" else ""):
+        d.pop(key, None)
+    if param != "embed_dim" and config.mlp_hidden == (2 * config.embed_dim,):
+        d["mlp_hidden"] = "2D"
+    return json.dumps(d, sort_keys=True)
+
+
+def collect(dataset_name: str, base: MINDConfig, param: str) -> list[Bundle]:
+    """The bundles on disk that equal ``base`` in everything but ``param`` and the seed (broken
+    bundles are skipped), sorted by value then seed."""
+    want = _rest(base, param)
+    found = []
+    for path in list_bundles(dataset_name):
+        try:
+            raw = json.loads((path / "config.json").read_text())
+            config = MINDConfig.from_dict(raw["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _rest(config, param) != want:
+            continue
+        try:
+            found.append(load_bundle(path))
+        except BundleError:
+            continue
+    return sorted(found, key=lambda b: (_sort_key(getattr(b.config, param)), b.config.seed))
+
+
+def _sort_key(value):
+    return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))
+
+
+def summarize(bundles: list[Bundle], param: str, data, n: int = OVERLAP_N,
+              with_interests: bool = True) -> dict:
+    """Per value: metrics (mean, sd, n over seeds) and the seed-to-seed overlap of the merged
+    top-n; per pair of values: their overlap (across different seeds) against that floor.
+
+    ``data``: the bundles' dataset under their protocol (any ``max_length``: overlaps only use
+    the evaluated users and their held-out positions)."""
+    by_value: dict = {}
+    for b in bundles:
+        by_value.setdefault(getattr(b.config, param), {})[b.config.seed] = b
+    values = sorted(by_value, key=_sort_key)
+    tops: dict = {}
+
+    def jac(a: Bundle, b: Bundle) -> float:
+        check_comparable(a, b)
+        for x in (a, b):
+            if x.path not in tops:
+                tops[x.path] = merged_top_n(x, data, n)[1]
+        return float(jaccard_rows(tops[a.path], tops[b.path]).mean())
+
+    rows = []
+    for v in values:
+        seeds = by_value[v]
+        metric_names = list(next(iter(seeds.values())).metrics.get("test", {}))
+        row = {"value": v, "seeds": sorted(seeds), "bundles": [seeds[s].name for s in
+                                                              sorted(seeds)],
+               "metrics": {m: spread([seeds[s].metrics["test"][m] for s in sorted(seeds)])
+                           for m in metric_names
+                           if all(m in seeds[s].metrics.get("test", {}) for s in seeds)},
+               "train_seconds": spread([float(seeds[s].metrics.get("train_seconds", 0.0))
+                                        for s in sorted(seeds)])}
+        row["per_seed"] = {m: [seeds[s].metrics["test"][m] for s in sorted(seeds)]
+                           for m in row["metrics"]}
+        pairs = [jac(seeds[a], seeds[b]) for a, b in itertools.combinations(sorted(seeds), 2)]
+        row["seed_overlap"] = {"pairs": len(pairs), **(spread(pairs) if pairs else
+                                                        {"mean": None, "sd": None, "n": 0})}
+        row["_pairs"] = pairs
+        if with_interests:
+            row["interests"] = _interest_spread(list(seeds.values()), data)
+        rows.append(row)
+    comparisons = []
+    for i, j in itertools.combinations(range(len(values)), 2):
+        a, b = by_value[values[i]], by_value[values[j]]
+        # Two values are compared across *different* seeds, as the floor is: models that
+        # share a seed share their initialisation, batch order and negatives, so same-seed
+        # pairs look alike whatever the setting (reported apart, as "same_seed").
+        between = [jac(a[s], b[t]) for s in sorted(a) for t in sorted(b) if s != t]
+        same = [jac(a[s], b[s]) for s in sorted(set(a) & set(b))]
+        floor = rows[i]["_pairs"] + rows[j]["_pairs"]
+        comparisons.append({"a": values[i], "b": values[j], "pairs": len(between),
+                            "same_seed": statistics.fmean(same) if same else None,
+                            **versus_floor(between, floor)})
+    for row in rows:
+        row.pop("_pairs")
+    first = bundles[0] if bundles else None
+    return {
+        "param": param, "n": n, "values": values,
+        "protocol": first.config.protocol if first else None,
+        "dataset": first.meta.get("dataset") if first else None,
+        "results": rows, "comparisons": comparisons,
+        "popularity": first.metrics.get("baselines", {}).get("popularity") if first else None,
+    }
+
+
+def _interest_spread(bundles: list[Bundle], data) -> dict:
+    """Distinctness figures of the interests (mind_core.evaluation.distinctness), mean and sd over
+    seeds."""
+    per = [interest_metrics(b, data) for b in bundles]
+    keys = [k for k, v in per[0].items() if isinstance(v, int | float) and k != "users"]
+    return {k: spread([float(p[k]) for p in per]) for k in keys}
+
+
+def write(summary: dict, path: Path) -> Path:
+    """Write a summary as JSON atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    tmp.replace(path)
+    return path

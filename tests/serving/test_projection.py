@@ -1,0 +1,96 @@
+"""Projection: coordinates stored at bundle build, read without umap, deterministic for a
+seed; nearest items in item space."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from mind_core.artifacts.bundle import load_bundle
+from mind_core.errors import BundleError
+from mind_core.serving.projection import (
+    PROJECTION_FILE,
+    fit_projection,
+    load_projection,
+    nearest_items,
+)
+
+
+@pytest.fixture(scope="module")
+def bundle(model_home):
+    return load_bundle(model_home["bundles"][4])
+
+
+def test_stored_projection_has_every_item_and_active_interest(bundle):
+    proj = load_projection(bundle)
+    items_xy, interests_xy = proj["items_xy"], proj["interests_xy"]
+    n_items = len(bundle.item_vectors)
+    U, K = bundle.user_active.shape
+    assert items_xy.shape == (n_items, 2) and items_xy.dtype == np.float32
+    assert interests_xy.shape == (U, K, 2) and interests_xy.dtype == np.float32
+    assert np.isnan(items_xy[0]).all() and np.isfinite(items_xy[1:]).all()
+    active = bundle.user_active  # all True on ml-100k at K <= 4: see the test below for NaN
+    assert np.isnan(interests_xy[~active]).all()
+    assert np.isfinite(interests_xy[active]).all()
+    assert proj["metric"] == "cosine" and proj["seed"] == bundle.config.seed
+
+
+def test_loading_coordinates_does_not_import_umap(bundle):
+    code = textwrap.dedent(f"""
+        import sys
+        from mind_core.artifacts.bundle import load_bundle
+        from mind_core.serving.projection import load_projection, nearest_items
+        b = load_bundle({str(bundle.path)!r})
+        p = load_projection(b)
+        nearest_items(b, 1, 5)
+        assert p["items_xy"].shape[1] == 2
+        print("umap" in sys.modules, "numba" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_projection_is_deterministic_for_a_seed(bundle):
+    # refit the items the bundle was built from, in this process: the same seed must give the
+    # very coordinates stored when the bundle was built (in another fit)
+    few = slice(0, 40)
+    active = bundle.user_active[few].copy()
+    active[0, 2:] = False  # inactive interests are not placed
+    again = fit_projection(bundle.item_vectors, bundle.user_interests[few], active,
+                           seed=bundle.config.seed)
+    stored = load_projection(bundle)
+    np.testing.assert_array_equal(again["items_xy"], stored["items_xy"])
+    assert np.isfinite(again["interests_xy"][active]).all()
+    assert np.isnan(again["interests_xy"][~active]).all()
+
+
+def test_missing_projection_is_a_clear_error(bundle, tmp_path):
+    import shutil
+
+    copy = tmp_path / "b"
+    shutil.copytree(bundle.path, copy)
+    (copy / PROJECTION_FILE).unlink()
+    with pytest.raises(BundleError, match="no UMAP projection"):
+        load_projection(load_bundle(copy))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_nearest_items(bundle, metric):
+    near = nearest_items(bundle, 50, 8, metric=metric)
+    codes = [c for c, _ in near]
+    assert len(codes) == 8 and 50 not in codes and 0 not in codes
+    scores = [s for _, s in near]
+    assert scores == sorted(scores, reverse=True)
+    v = bundle.item_vectors
+    if metric == "cosine":
+        unit = v[1:] / np.linalg.norm(v[1:], axis=1, keepdims=True)
+        sims = unit @ unit[49]
+        sims[49] = -np.inf
+        assert codes == list(np.argsort(-sims)[:8] + 1)
+    with pytest.raises(ValueError):
+        nearest_items(bundle, 0, 5)
