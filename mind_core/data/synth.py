@@ -17,6 +17,9 @@ What it looks like:
   the file is sorted by user, then time, like ml-25m's.
 - **Ratings** are 0.5..5.0 in half stars from an item quality, a user bias and noise.
 
+Its users' mixtures are not written down. For users with a known set of tastes and a file that
+records them (a positive control for multi-interest models), see :mod:`mind_core.data.tastes`.
+
 Everything is drawn with numpy's seeded generators, one per block of users, so the same
 arguments give the same bytes. Work is vectorized and done in blocks of about
 :data:`BLOCK_RATINGS` ratings, each written out before the next is drawn: memory stays bounded
@@ -191,7 +194,7 @@ def _block(cfg, lo, hi, counts, tastes, cum_w, bias, sampler, quality, starts, s
     times = starts[users] + np.floor(spans[users] * (cum / total)).astype(np.int64) + rank
     stars = 3.5 + quality[items] + bias[users] + rng.normal(0.0, 0.8, len(users))
     half_stars = np.clip(np.round(stars * 2), 1, 10).astype(np.int64)  # 0.5 .. 5.0
-    return _csv_rows(users + 1, items + 1, half_stars, times)
+    return csv_rows(users + 1, items + 1, half_stars, times)
 
 
 _HALF_STARS = np.frombuffer(b"".join(f"{h / 2:.1f}".encode() for h in range(11)),
@@ -209,7 +212,7 @@ def _digits(v: np.ndarray) -> np.ndarray:
     return out
 
 
-def _csv_rows(users, items, half_stars, times) -> bytes:
+def csv_rows(users, items, half_stars, times) -> bytes:
     """``userId,movieId,rating,timestamp`` lines, formatted by numpy: a fixed-width byte
     matrix whose padding is dropped (about 10x pandas' to_csv)."""
     n = len(users)
@@ -218,6 +221,18 @@ def _csv_rows(users, items, half_stars, times) -> bytes:
     rows = np.hstack([_digits(users), comma, _digits(items), comma, _HALF_STARS[half_stars],
                       comma, _digits(times), newline])
     return rows[rows != 0].tobytes()
+
+
+def install_folder(tmp: Path, out: Path) -> None:
+    """Move the finished folder ``tmp`` to ``out``, replacing what was there: the old folder is
+    renamed aside first, so a reader never sees a half-written dataset under ``out``."""
+    if out.exists():
+        old = out.with_name(f".old-{out.name}-{time.time_ns()}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
 
 
 def generate(out, users: int, items: int, ratings: int, seed: int = 0, clusters: int | None = None,
@@ -258,13 +273,7 @@ def generate(out, users: int, items: int, ratings: int, seed: int = 0, clusters:
                 written += text.count(b"\n")
                 if progress:
                     progress("block", {"users": int(hi), "of": cfg.users, "ratings": written})
-        if out.exists():
-            old = out.with_name(f".old-{out.name}-{time.time_ns()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        install_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"path": str(out), "users": cfg.users, "items": cfg.items, "ratings": written,
@@ -273,4 +282,5 @@ def generate(out, users: int, items: int, ratings: int, seed: int = 0, clusters:
             "bytes": sum(os.path.getsize(out / f) for f in ("ratings.csv", "movies.csv"))}
 
 
-__all__ = ["generate", "SynthConfig", "GENRES", "ML25M_SHAPE", "BLOCK_RATINGS"]
+__all__ = ["generate", "SynthConfig", "GENRES", "ML25M_SHAPE", "BLOCK_RATINGS", "csv_rows",
+           "install_folder"]
