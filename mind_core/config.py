@@ -235,10 +235,9 @@ class FieldKind:
         return type(v) is self.scalar
 
     def describe(self) -> str:
-        base = {bool: "true or false", int: "an integer", float: "a number",
-                str: "a string"}[self.scalar]
-        if self.many:
-            base = f"a list of {base.replace('an ', '').replace('a ', '')}s"
+        one, many = {bool: ("true or false", "booleans"), int: ("an integer", "integers"),
+                     float: ("a number", "numbers"), str: ("a string", "strings")}[self.scalar]
+        base = f"a list of {many}" if self.many else one
         return f"null or {base}" if self.optional else base
 
 

@@ -112,10 +112,12 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
             "processes": world,
             "dataset_path": str(resolve_dataset_path(dataset).resolve()),
         }
-        extras = None
-        if with_serving:
-            extras = _serving_extras(data, config, progress)
-        return save_bundle(dest, result.model, data.encoded, data.split, metrics, extras)
+
+        def extras(tmp, items, interests, active):  # the index and map, inside the new bundle
+            build_serving_files(tmp, items, interests, active, data, config, progress)
+
+        return save_bundle(dest, result.model, data.encoded, data.split, metrics,
+                           extras if with_serving else None)
 
 
 def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = None,
@@ -129,14 +131,6 @@ def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = 
     except BundleError:
         train_bundle(dataset, config, out=path, progress=progress, with_serving=with_serving)
         return load_bundle(path, data.encoded), True
-
-
-def _serving_extras(data: Data, config: MINDConfig, progress):
-    """Writes the retrieval index and the UMAP projection into a bundle being saved."""
-    def extras(tmp, items, interests, active):
-        build_serving_files(tmp, items, interests, active, data, config, progress)
-
-    return extras
 
 
 def evaluate_bundle(bundle: Bundle, data: Data) -> dict:
