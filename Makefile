@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DATA := data/ml-100k/ml-100k.inter
+TASTES := data/tastes/truth.json
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 
@@ -33,14 +34,21 @@ $(DATA): | $(STAMP)
 
 data: $(DATA)
 
+# The positive control: a taste mixture whose users' tastes are known (docs/design.md, "Datasets").
+$(TASTES): | $(STAMP)
+	$(VENV)/bin/mind-core data synth --preset tastes --out data/tastes --quiet
+
 models: $(DATA)
 	$(VENV)/bin/mind-core build-defaults --dataset ml-100k
 
-# The second seed of each default model (the Compare page's noise floor) is built after the
-# app is up, in the background at low priority; the app shows it when it is ready.
-run: models
-	nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 --no-serving \
-		> data/artifacts/seeds.log 2>&1 &
+# After the app is up, in the background at low priority, one after another: the second seed
+# of each default model (the Compare page's noise floor), then the taste mixture's models
+# (seed 0 with index and map, then two more seeds). The app shows each when it is ready.
+run: models $(TASTES)
+	( nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 --no-serving; \
+	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset tastes; \
+	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset tastes --seeds 1 2 \
+		--no-serving ) > data/artifacts/background.log 2>&1 &
 	$(VENV)/bin/streamlit run app/main.py --server.address $(ADDRESS) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 

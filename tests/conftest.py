@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from mind_core.artifacts import list_bundles, load_bundle
 from mind_core.data.fetch import data_dir
 from mind_core.data.readers import ML100K_GENRES, read_dataset
 from mind_core.features.encoding import encode
@@ -194,3 +196,21 @@ def model_home(tmp_path_factory):
             os.environ.pop("MIND_CORE_DATA_DIR", None)
         else:
             os.environ["MIND_CORE_DATA_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def home(request):
+    """The app tests' models: ``{"home": data folder, "bundles": {k: path}}`` with
+    MIND_CORE_DATA_DIR pointing at it (``MIND_TEST_MODEL_HOME``: a prebuilt folder)."""
+    prebuilt = os.environ.get("MIND_TEST_MODEL_HOME")
+    if prebuilt:
+        previous = os.environ.get("MIND_CORE_DATA_DIR")
+        os.environ["MIND_CORE_DATA_DIR"] = prebuilt
+        bundles = {load_bundle(p).config.interest_num: p for p in list_bundles("ml-100k")}
+        yield {"home": Path(prebuilt), "bundles": bundles}
+        if previous is None:
+            os.environ.pop("MIND_CORE_DATA_DIR", None)
+        else:
+            os.environ["MIND_CORE_DATA_DIR"] = previous
+        return
+    yield request.getfixturevalue("model_home")

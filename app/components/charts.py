@@ -249,3 +249,40 @@ def metrics_with_bands(results: list[dict], baseline: dict | None, metrics: list
     fig.update_layout(height=260 * nrows + 60, margin=dict(l=10, r=10, t=50, b=10),
                       font=_FONT, legend=dict(orientation="h", y=1.1), plot_bgcolor="white")
     return fig
+
+
+def tastes_map(view: dict, items_xy: np.ndarray, interests_xy: np.ndarray):
+    """A taste mixture's map for one user: the movies of each of their true tastes in that
+    taste's colour, every other movie faint grey, and their interest vectors as numbered
+    diamonds. ``view``: mind_core.workflow.playground.user_view."""
+    cluster = np.asarray(view["item_cluster"])
+    names = view["clusters"]
+    codes = np.arange(1, len(cluster))
+    mine = np.isin(cluster[codes], view["tastes"])
+    traces = [dict(type="scattergl", mode="markers", name="Other genres",
+                   x=items_xy[codes[~mine], 0].tolist(), y=items_xy[codes[~mine], 1].tolist(),
+                   hoverinfo="skip", marker=dict(size=4, color="#ced4da", opacity=0.5))]
+    for c in view["tastes"]:
+        pick = codes[cluster[codes] == c]
+        missed = " (missed)" if c in view["missed"] else ""
+        traces.append(dict(type="scattergl", mode="markers", name=f"{names[c]}{missed}",
+                           x=items_xy[pick, 0].tolist(), y=items_xy[pick, 1].tolist(),
+                           hovertext=[names[c]] * len(pick), hoverinfo="text",
+                           marker=dict(size=6, color=genre_color(c), opacity=0.8)))
+    for i in view["interests"]:
+        xy = interests_xy[i["k"]]
+        if not i["active"] or not np.all(np.isfinite(xy)):
+            continue
+        what = names[i["cluster"]] if i["cluster"] >= 0 else "no genre"
+        traces.append(dict(
+            type="scatter", mode="markers+text", name=interest_name(i["k"]),
+            x=[float(xy[0])], y=[float(xy[1])], text=[str(i["k"] + 1)],
+            textposition="middle center", textfont=dict(color="white", size=12),
+            hovertext=[f"<b>{interest_name(i['k'])}</b>: {i['share']:.0%} {what}"],
+            hoverinfo="text", marker=dict(size=26, color=interest_color(i["k"]),
+                                          symbol="diamond", line=dict(width=2, color="white"))))
+    layout = dict(height=520, margin=dict(l=10, r=10, t=10, b=10), font=_FONT,
+                  xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
+                  legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+                  plot_bgcolor="white", hovermode="closest")
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)

@@ -18,7 +18,9 @@ from app.services.loaders import Loaded, get_bundle, get_index, get_model, load_
 from mind_core import serving
 from mind_core.errors import BundleError
 from mind_core.evaluation import interest_metrics
-from mind_core.evaluation.overlap import merged_top_n
+from mind_core.workflow.defaults import is_taste_mixture
+from mind_core.workflow.playground import user_view
+from mind_core.workflow.scoring import merged_lists as all_merged
 from mind_core.workflow.sweep import summarize
 
 NOISE_N = 10  # the merged top-N whose overlaps are compared over all users
@@ -41,6 +43,14 @@ def recommend_for(loaded: Loaded, row: int, n: int, merge: str, backend: str):
 def labels(loaded: Loaded, row: int, rec) -> list[dict]:
     model = get_model(loaded.entry.path, loaded.entry.mtime)
     return serving.interest_labels(loaded.bundle, loaded.data, row, rec, model=model)
+
+
+MERGE_NAMES = {"max_score": "Best score", "round_robin": "Round robin", "quota": "Equal quota",
+               "diverse": "Genre-diverse", "proportional": "History share"}
+MERGE_HELP = ("How the K lists become one: best score over interests (the full ranking), "
+              "interests taking turns, an equal share each, a greedy genre-diversity penalty, "
+              "or a share per interest in proportion to the part of the user's history it "
+              "explains (the default: docs/results.md, \"Scoring the merge\").")
 
 
 def merge_strategies() -> list[str]:
@@ -66,26 +76,42 @@ def latency_ms(_loaded: Loaded, path: str, mtime: int, backend: str) -> float:
 # --- over all users: exact merged lists and their overlaps --------------------------------
 
 @st.cache_resource(show_spinner="Ranking every user's movies…", max_entries=64)
-def merged_lists(path: str, mtime: int, n: int) -> dict[int, np.ndarray]:
+def merged_lists(path: str, mtime: int, n: int, merge: str) -> dict[int, np.ndarray]:
     """{user row: merged top-n item codes} for every evaluated user (exact search)."""
     bundle = get_bundle(path, mtime)
     loaded = load_path(path, mtime)
-    users, top = merged_top_n(bundle, loaded.data, n)
+    users, top = all_merged(bundle, loaded.data, n, merge)
     return {int(u): top[i] for i, u in enumerate(users)}
 
 
-def user_list(path: str, mtime: int, row: int, n: int) -> list[int] | None:
+def user_list(path: str, mtime: int, row: int, n: int, merge: str) -> list[int] | None:
     """One user's exact merged top-n (None if the user is not evaluated)."""
-    top = merged_lists(path, mtime, n).get(int(row))
+    top = merged_lists(path, mtime, n, merge).get(int(row))
     return None if top is None else [int(c) for c in top]
 
 
 @st.cache_data(show_spinner="Summarizing the sweep…", max_entries=32)
-def sweep_summary(paths: tuple[tuple[str, int], ...], param: str, n: int) -> dict:
-    """mind_core.workflow.sweep.summarize over the given bundles (path, mtime)."""
+def sweep_summary(paths: tuple[tuple[str, int], ...], param: str, n: int,
+                  merge: str | None = None, values: tuple | None = None) -> dict:
+    """mind_core.workflow.sweep.summarize over the given bundles (path, mtime), every figure
+    under ``merge`` (each bundle's own when None); for ``param="merge"``, ``values`` are the
+    strategies compared."""
     bundles = [get_bundle(p, m) for p, m in paths]
     data = load_path(*paths[0]).data
-    return summarize(bundles, param, data, n=n)
+    return summarize(bundles, param, data, n=n, merge=merge,
+                     values=list(values) if values else None)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def has_tastes(path: str, mtime: int) -> bool:
+    """Whether the bundle's dataset is a taste mixture with its truth."""
+    bundle = get_bundle(path, mtime)
+    return is_taste_mixture(bundle.meta.get("dataset", ""))
+
+
+def taste_view(loaded: Loaded, row: int) -> dict:
+    """mind_core.workflow.playground.user_view for one user."""
+    return user_view(loaded.bundle, loaded.data, row)
 
 
 @st.cache_data(show_spinner="Measuring how the interests differ…", max_entries=64)

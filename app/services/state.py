@@ -33,9 +33,16 @@ from app.services.catalog import (
 from app.services.tables import diverse_users, users_table
 from mind_core.artifacts import artifacts_dir
 from mind_core.errors import BundleError, DataError
+from mind_core.serving import MERGE_STRATEGIES
+from mind_core.workflow.defaults import default_merge
 
 DEFAULT_K = 4
-DEFAULTS = {"dataset": DEFAULT_DATASET, "n": 10, "backend": "annoy", "merge": "max_score"}
+DEFAULTS = {"dataset": DEFAULT_DATASET, "n": 10, "backend": "annoy"}
+N_CHOICES = range(5, 51, 5)  # the sidebar's N slider
+# The choices a link carries (?dataset=ml-100k&model=mind-k4-1f94138b&user=42&n=10&merge=...):
+# the model's name stands for its configuration, K and seed.
+LINK = ("dataset", "model", "user", "n", "merge")
+LINK_INTS = ("user", "n")
 
 
 def get(name: str, default=None):
@@ -142,6 +149,83 @@ def selection() -> Selection:
         put("user", user)
     sel.user_id = int(user)
     return sel
+
+
+def merge(dataset: str) -> str:
+    """The chosen merge strategy, or the dataset's default one."""
+    value = get("merge")
+    if value not in MERGE_STRATEGIES:
+        value = default_merge(dataset)
+        put("merge", value)
+    return value
+
+
+def read_link() -> None:
+    """Once per session: the choices in the page's link (``st.query_params``) become the
+    session's. A value that cannot be read is dropped and noted; one that names nothing on
+    disk is replaced by :func:`selection` and noted by :func:`link_notice`."""
+    if st.session_state.get("_link_read"):
+        return
+    st.session_state["_link_read"] = True
+    asked, unreadable = {}, []
+    for key in LINK:
+        raw = st.query_params.get(key)
+        if raw is None:
+            continue
+        asked[key] = raw
+        if key in LINK_INTS:
+            try:
+                put(key, int(raw))
+            except ValueError:
+                unreadable.append(f"{key}={raw!r} (expected a whole number)")
+                asked.pop(key)
+        elif key == "model":
+            entry = next((e for e in _entries(get("dataset")) if e.name == raw), None)
+            if entry is not None:
+                put("family", entry.family)
+                put("k", entry.k)
+                put("seed", entry.seed)
+        else:
+            put(key, raw)
+    st.session_state["_link_asked"] = asked
+    st.session_state["_link_unreadable"] = unreadable
+
+
+def link_notice(sel: Selection) -> str | None:
+    """One line saying which of the link's choices were not available (once), else None."""
+    asked = st.session_state.pop("_link_asked", {})
+    problems = list(st.session_state.pop("_link_unreadable", []))
+    if get("n") not in N_CHOICES:
+        put("n", DEFAULTS["n"])
+    resolved = link_values(sel)
+    for key, raw in asked.items():
+        if str(resolved.get(key)) != str(raw):
+            problems.append(f"{key}={raw!r}")
+    if not problems:
+        return None
+    return (f"The link asked for {', '.join(problems)}, which is not available here: showing "
+            "the default instead.")
+
+
+def _entries(dataset) -> list[Entry]:
+    try:
+        return catalog(str(dataset))
+    except OSError:
+        return []
+
+
+def link_values(sel: Selection) -> dict:
+    """The current view's choices, as the link carries them."""
+    values = {"dataset": sel.dataset, "model": sel.entry.name if sel.entry else None,
+              "user": sel.user_id, "n": get("n"), "merge": merge(sel.dataset)}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def write_link(sel: Selection) -> None:
+    """Put the current choices in the page's link, so it opens this view for someone else."""
+    values = {k: str(v) for k, v in link_values(sel).items()}
+    if dict(st.query_params) != values:
+        st.query_params.from_dict(values)
 
 
 def user_row(sel: Selection, data) -> int:

@@ -16,7 +16,7 @@ from app.components.widgets import (
     refresh_when_built,
     show_failure,
 )
-from app.services import catalog, loaders, recs, state, tables
+from app.services import catalog, lessons, loaders, recs, state, tables
 from app.views.no_model import require_model
 from mind_core import protocols
 from mind_core.errors import BundleError
@@ -26,29 +26,12 @@ PAGE = {"title": "Compare", "url_path": "compare", "icon": ":material/compare_ar
 K_COLOR = "#343a40"  # models are not interests: a neutral header, interest colours for rows
 STABLE = "●"  # another seed of the same configuration and K recommends it too
 ONE_SEED = "○"  # only this seed does
+TASTE_METRICS = ("taste_recall", "taste_coverage@50")  # with a taste mixture's truth
 
 
 def jaccard(a, b) -> float:
     a, b = set(a), set(b)
     return len(a & b) / max(1, len(a | b))
-
-
-def verdict_text(c: dict, n: int) -> str:
-    """One comparison of mind_core.evaluation.overlap.versus_floor, in words."""
-    a, b = f"K={c['a']}", f"K={c['b']}"
-    if c["between"] is None or c["floor"] is None:
-        return f"{a} vs {b}: needs two seeds to compare."
-    shared = (f"their merged top {n} share {c['between']:.2f} (Jaccard, models of different "
-              f"seeds) while two seeds of one K share {c['floor']:.2f}")
-    if c["verdict"] == "unknown":
-        return (f"**{a} vs {b}: cannot tell yet.** {shared.capitalize()}; with one seed pair "
-                "there is no spread to read the gap against.")
-    if c["verdict"] == "exceeds":
-        return (f"**{a} vs {b}: a real difference.** {shared.capitalize()}: the gap, "
-                f"{c['gap']:.3f}, is more than twice the seed spread ({2 * c['sd']:.3f}).")
-    return (f"**{a} vs {b}: no difference beyond seed noise.** {shared.capitalize()}: the gap, "
-            f"{c['gap']:+.3f}, is within twice the seed spread ({2 * c['sd']:.3f}). Retraining "
-            f"{a} with another seed changes its list about as much as switching to {b}.")
 
 
 def render() -> None:
@@ -64,10 +47,9 @@ def render() -> None:
         st.divider()
         st.slider("Merged list length (N)", 5, 50, step=5, key=state.bind("n"),
                   on_change=state.sync, args=("n",))
+        merge_picker(sel.dataset)
 
-    n, merge = int(state.get("n")), state.get("merge")
-    if merge not in recs.merge_strategies():
-        merge = "max_score"
+    n, merge = int(state.get("n")), state.merge(sel.dataset)
     models = models_for_k(sel, n, merge)
     if not models:
         st.stop()
@@ -89,17 +71,18 @@ def render() -> None:
 
     lists_legend(sel, n, merge, titles, held)
     lists = {e.k: [c for c, _, _ in rec.merged] for e, _, rec in models}
-    twin_lists = {k: recs.user_list(twin.path, twin.mtime, row, n)
+    twin_lists = {k: recs.user_list(twin.path, twin.mtime, row, n, merge)
                   for k, twin in twins.items() if twin is not None}
     list_columns(models, lists, twins, twin_lists, titles, held)
-    noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_name)
+    noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_name, merge)
     st.divider()
     left, right = st.columns(2)
     with left:
         overlap_between_lists([e.k for e, _, _ in models], lists)
     with right:
         genre_spread(models, lists, first.data.encoded.primary_genre, held)
-    quality_vs_k(sel, models, protocol)
+    quality_vs_k(sel, models, protocol, merge)
+    merges_scored(sel, protocol)
     refresh_when_built(sel.dataset, missing, dataset_name)
 
 
@@ -212,7 +195,8 @@ def genre_spread(models, lists: dict, primary, held) -> None:
                      "diversity", min_value=0.0, max_value=1.0, format="%.2f")})
 
 
-def noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_name) -> None:
+def noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_name,
+                merge: str) -> None:
     """The seed-to-seed overlap beside every K-to-K overlap, for this user and for all users,
     and whether K's effect exceeds it."""
     with st.container(border=True, key="noise_floor"):
@@ -245,11 +229,11 @@ def noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_
                        icon=":material/warning:")
             offer_training(sel.dataset, dataset_name, missing, "the noise floor",
                            key="train_seeds")
-        summary = all_users_summary(sel)
+        summary = all_users_summary(sel, merge)
         if summary is None:
             return
         st.markdown(f"**All {summary['users']} evaluated users** (mean Jaccard of the merged top "
-                    f"{recs.NOISE_N}, exact search)")
+                    f"{recs.NOISE_N}, exact search, {recs.MERGE_NAMES[merge]} merge)")
         rows = []
         for r in summary["results"]:
             o = r["seed_overlap"]
@@ -262,17 +246,66 @@ def noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_
         adjacent = {(a, b) for a, b in zip(ks[:-1], ks[1:], strict=True)}
         for c in summary["comparisons"]:
             if (c["a"], c["b"]) in adjacent:
-                st.markdown("- " + verdict_text(c, recs.NOISE_N))
+                st.markdown("- " + lessons.lists_verdict(c, recs.NOISE_N))
 
 
-def all_users_summary(sel) -> dict | None:
-    """mind_core.workflow.sweep.summarize over every model of the configuration (K × seeds)."""
+def merge_picker(dataset: str) -> None:
+    """The merge every list and figure of the page uses (shared with Explore)."""
+    strategies = recs.merge_strategies()
+    st.selectbox("Merge strategy", strategies,
+                 key=state.bind("merge", strategies, state.merge(dataset)),
+                 on_change=state.sync, args=("merge",), format_func=recs.MERGE_NAMES.get,
+                 help=recs.MERGE_HELP)
+
+
+def headline(protocol: str) -> str:
+    return "Recall@50" if "Recall@50" in protocols.get(protocol).METRICS else "HR@50"
+
+
+def merges_scored(sel, protocol: str) -> None:
+    """Every merge strategy on the selected K's seeds: the merge is a hyperparameter too."""
+    entries = [e for e in sel.family_entries if e.k == sel.entry.k]
+    st.divider()
+    st.subheader(f"The merge, scored (K={sel.entry.k})")
+    st.caption("The same interest vectors merged by each strategy: the merge costs no "
+               "training, yet decides which of the interests' movies reach the list. Mean ± "
+               "sd over seeds; the verdict compares each strategy with the default one.")
+    try:
+        summary = recs.sweep_summary(tuple((e.path, e.mtime) for e in entries), "merge",
+                                     recs.NOISE_N, None, tuple(recs.merge_strategies()))
+    except READABLE as e:
+        show_failure("Cannot score the merges", e)
+        return
+    metric = headline(protocol)
+    default = state.merge(sel.dataset)
+    shown = [metric, *(m for m in ("Diversity@50", *TASTE_METRICS)
+                       if m in summary["results"][0]["metrics"])]
+    rows = {}
+    for r in summary["results"]:
+        cells = {m: f"{r['metrics'][m]['mean']:.4f} ± {r['metrics'][m]['sd']:.4f}"
+                 for m in shown}
+        c = next((c for c in summary["comparisons"] if {c["a"], c["b"]} == {default,
+                                                                          r["value"]}), None)
+        if c is not None and metric in c["metrics"]:
+            g = c["metrics"][metric]
+            sign = 1 if c["a"] == default else -1
+            cells["vs default"] = (f"{sign * g['gap']:+.4f}: " +
+                                   {"exceeds": "beyond noise", "within": "within noise",
+                                    "unknown": "one seed"}[g["verdict"]])
+        rows[recs.MERGE_NAMES[r["value"]] + (" (default)" if r["value"] == default else "")] \
+            = cells
+    st.dataframe(pd.DataFrame(rows).T.fillna(""), width="stretch")
+
+
+def all_users_summary(sel, merge: str) -> dict | None:
+    """mind_core.workflow.sweep.summarize over every model of the configuration (K × seeds),
+    lists and figures under ``merge``."""
     entries = sel.family_entries
     if not entries:
         return None
     try:
         summary = recs.sweep_summary(tuple((e.path, e.mtime) for e in entries), "interest_num",
-                                     recs.NOISE_N)
+                                     recs.NOISE_N, merge)
     except READABLE as e:
         show_failure("Cannot compare the models over all users", e)
         return None
@@ -280,17 +313,19 @@ def all_users_summary(sel) -> dict | None:
     return {**summary, "users": len(data.split.test.users)}
 
 
-def quality_vs_k(sel, models, protocol: str) -> None:
+def quality_vs_k(sel, models, protocol: str, merge: str) -> None:
     """Test metrics against K over all users and seeds, with the retrieval latency."""
     st.divider()
     st.subheader("Model quality against K")
-    summary = all_users_summary(sel)
+    summary = all_users_summary(sel, merge)
     if summary is None:
         return
-    metrics = protocols.get(protocol).METRICS
+    metrics = [*protocols.get(protocol).METRICS,
+               *(m for m in TASTE_METRICS if m in summary["results"][0]["metrics"])]
     seeds = sorted({s for r in summary["results"] for s in r["seeds"]})
-    st.caption(f"Test metrics over all users ({protocol.replace('_', '-')} protocol, full "
-               f"ranking): the line is the mean over seeds, the band ± one standard deviation, "
+    st.caption(f"Test metrics over all users ({protocol.replace('_', '-')} protocol, "
+               f"{recs.MERGE_NAMES[merge]} merge of each interest's exact top 50): the line is the "
+               f"mean over seeds, the band ± one standard deviation, "
                f"dots are single seeds ({len(seeds)} seed(s): {', '.join(map(str, seeds))}); "
                "the most-popular baseline dashed. A gap between two K values smaller than two "
                "standard deviations is no difference.")
@@ -316,6 +351,9 @@ def quality_vs_k(sel, models, protocol: str) -> None:
     st.dataframe(frame, width="stretch",
                  column_config={"latency (ms)": st.column_config.NumberColumn(format="%.2f"),
                                 "seeds": st.column_config.NumberColumn(format="%d")})
+    st.markdown(lessons.k_verdict(summary, headline(protocol)))
+    st.markdown(lessons.k_lesson(summary, models[0][1].data.encoded.n_items,
+                                 headline(protocol)))
     st.caption(f"Mean ± sd over seeds (n - 1 in the denominator). Latency: one user's retrieval "
                f"of 50 movies with the {state.get('backend')} search on this machine (seed "
                f"{sel.seed}, {recs.LATENCY_USERS} users). Interest distinctness columns: see the "

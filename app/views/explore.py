@@ -11,8 +11,8 @@ import torch
 
 from app.components import charts
 from app.components.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
-from app.components.widgets import READABLE, load_or_stop, page_header
-from app.services import loaders, recs, state, tables
+from app.components.widgets import READABLE, load_or_stop, page_header, show_failure
+from app.services import lessons, loaders, recs, state, tables
 from app.views.no_model import require_model
 from mind_core.errors import BundleError
 from mind_core.model import dynamic_interest_number
@@ -22,8 +22,6 @@ PAGE = {"title": "Explore", "url_path": "explore", "icon": ":material/travel_exp
 MAP_KEY = "umap_map"
 COLUMNS_PER_ROW = 4
 BACKEND_NAMES = {"annoy": "Annoy", "exact": "Exact", "faiss": "FAISS HNSW"}
-MERGE_NAMES = {"max_score": "Best score", "round_robin": "Round robin", "quota": "Equal quota",
-               "diverse": "Genre-diverse"}
 
 
 def render() -> None:
@@ -50,7 +48,21 @@ def render() -> None:
     viewing_history(tables.user_history(dataset, L, row, data.split.protocol))
     interest_map(loaded, row, rec, held, items, dataset)
     interest_columns(sel.entry.k, labels, rec, items, held)
+    known_tastes(loaded, row)
     merged_list(sel, loaded, row, n, backend, held, items)
+
+
+def known_tastes(loaded: loaders.Loaded, row: int) -> None:
+    """On a taste mixture: the user's true tastes, and which interest found each."""
+    if not recs.has_tastes(loaded.entry.path, loaded.entry.mtime):
+        return
+    with st.container(border=True, key="known_tastes"):
+        st.markdown("**This dataset knows the user's tastes**: each one below is found when "
+                    "some interest's own top 10 is at least 60% of it.")
+        try:
+            st.markdown(lessons.user_tastes_text(recs.taste_view(loaded, row)))
+        except READABLE as e:
+            show_failure("Cannot read the dataset's tastes", e)
 
 
 # --- settings and the lists ------------------------------------------------------------------
@@ -73,10 +85,7 @@ def search_settings() -> None:
 def recommendations(loaded: loaders.Loaded, row: int, n: int, backend: str):
     """(the user's recommendations, the backend that served them): exact search, said
     plainly, when the model has no Annoy index."""
-    merge = state.get("merge")
-    if merge not in recs.merge_strategies():
-        merge = "max_score"
-        state.put("merge", merge)
+    merge = state.merge(loaded.data.encoded.name)
     try:
         return recs.recommend_for(loaded, row, n, merge, backend), backend
     except BundleError as e:
@@ -303,16 +312,15 @@ def merged_list(sel: state.Selection, loaded: loaders.Loaded, row: int, n: int, 
     and whether the held-out movie was found."""
     st.subheader("Merged recommendations")
     strategies = recs.merge_strategies()
-    st.radio("Merge strategy", strategies, key=state.bind("merge", strategies),
+    default = state.merge(loaded.data.encoded.name)
+    st.radio("Merge strategy", strategies, key=state.bind("merge", strategies, default),
              on_change=state.sync, args=("merge",), horizontal=True,
-             format_func=MERGE_NAMES.get,
-             help="How the K lists become one: best score over interests (the evaluation "
-                  "protocol), interests taking turns, an equal share each, or a greedy "
-                  "genre-diversity penalty.")
+             format_func=recs.MERGE_NAMES.get, help=recs.MERGE_HELP)
     rec = recs.recommend_for(loaded, row, n, state.get("merge"), backend)
     twin = next((e for e in sel.family_entries
                  if e.k == loaded.entry.k and e.seed != loaded.entry.seed), None)
-    other = recs.user_list(twin.path, twin.mtime, row, n) if twin is not None else None
+    other = (recs.user_list(twin.path, twin.mtime, row, n, state.get("merge"))
+             if twin is not None else None)
     left, right = st.columns([3, 1])
     with left:
         merged_table(rec.merged, items, held, other)

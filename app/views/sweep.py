@@ -11,18 +11,19 @@ import streamlit as st
 
 from app.components import charts
 from app.components.widgets import offer_training_now, page_header, refresh_when_built
-from app.services import catalog, loaders, recs, state
+from app.services import catalog, lessons, loaders, recs, state
 from app.services.training import being_trained, board
 from app.views.no_model import require_model
 from mind_core import protocols
 from mind_core.artifacts import default_bundle_path
 from mind_core.config import MINDConfig
-from mind_core.workflow.sweep import SWEEPABLE, collect, parse_value, plan
+from mind_core.workflow.sweep import MERGE, SWEEPABLE, collect, parse_value, plan
 
 PAGE = {"title": "Sweep", "url_path": "sweep", "icon": ":material/tune:"}
 
 HELP = {
     "interest_num": "K: interest vectors per user",
+    "merge": "how the K lists become one (no training: the same models re-scored)",
     "embed_dim": "D: item and interest vector size",
     "max_length": "L: most recent movies routed into interests",
     "temperature": "softmax temperature of the loss",
@@ -66,19 +67,30 @@ def render() -> None:
         st.caption(f"Base configuration: {catalog.family_label(sel.family, [sel.family])}"
                    + ("" if param == "interest_num" else f" · K={base.interest_num}")
                    + f" · {base.protocol.replace('_', '-')} protocol.")
+        merge = None
+        if param != MERGE:
+            strategies = recs.merge_strategies()
+            merge = st.selectbox("Scored under the merge", strategies,
+                                 key=state.bind("merge", strategies,
+                                                state.merge(sel.dataset)),
+                                 on_change=state.sync, args=("merge",),
+                                 format_func=recs.MERGE_NAMES.get, help=recs.MERGE_HELP)
     sig = catalog.signature(sel.dataset)
     paths = found(sig, dataset_name, json.dumps(base.to_dict()), param)
-    results(paths, param, base)
+    results(paths, param, base, merge)
     launcher(sel, base, param, dataset_name, paths)
 
 
-def results(paths: tuple, param: str, base: MINDConfig) -> None:
+def results(paths: tuple, param: str, base: MINDConfig, merge: str | None) -> None:
     """Every metric against the setting's values, and the lists against the seed floor."""
     if not paths:
         st.info(f"No model of this configuration varies {param} yet: train some below.")
         return
-    summary = recs.sweep_summary(paths, param, recs.NOISE_N)
-    metrics = protocols.get(base.protocol).METRICS
+    values = tuple(recs.merge_strategies()) if param == MERGE else None
+    summary = recs.sweep_summary(paths, param, recs.NOISE_N, merge, values)
+    metrics = [*protocols.get(base.protocol).METRICS,
+               *(m for m in ("taste_recall", "taste_coverage@50")
+                 if m in summary["results"][0]["metrics"])]
     if len(summary["values"]) < 2:
         st.info(f"Only {param}={summary['values'][0]} is built for this configuration: train "
                 "other values below to compare them.")
@@ -102,6 +114,9 @@ def results(paths: tuple, param: str, base: MINDConfig) -> None:
         cells["train s"] = f"{r['train_seconds']['mean']:.0f}"
         table[f"{param}={r['value']}"] = cells
     st.dataframe(pd.DataFrame(table).T.fillna(""), width="stretch")
+    if param == "interest_num":
+        st.markdown(lessons.k_verdict(summary, "Recall@50" if "Recall@50" in metrics
+                                      else "HR@50"))
     lists_against_seeds(summary, param)
 
 
@@ -134,6 +149,10 @@ def launcher(sel, base: MINDConfig, param: str, dataset_name: str, paths: tuple)
     """The form that trains the sweep's missing models in the background."""
     st.divider()
     st.subheader("Train the sweep")
+    if param == MERGE:
+        st.caption("The merge needs no training: every strategy above re-scores the models "
+                   "of this configuration and K. Train more seeds of it on the Compare page.")
+        return
     current = getattr(base, param)
     with st.form("sweep_form"):
         c = st.columns([2, 1])

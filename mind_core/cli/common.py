@@ -12,6 +12,7 @@ from mind_core import protocols
 from mind_core.artifacts import check_fingerprint, load_bundle
 from mind_core.config import FieldKind, MINDConfig, field_kind
 from mind_core.errors import UsageError
+from mind_core.workflow.defaults import dataset_config
 from mind_core.workflow.pipeline import bundle_data
 
 METRIC_ORDER = protocols.get(protocols.DEFAULT).METRICS
@@ -42,11 +43,13 @@ def tqdm_progress(desc: str):
 
 
 def config_from_args(args) -> MINDConfig:
-    """MINDConfig defaults overridden by whichever ``--field`` options were given."""
+    """The dataset's starting configuration (:func:`mind_core.workflow.defaults.dataset_config`:
+    MINDConfig's defaults, or a taste mixture's) overridden by whichever ``--field`` options
+    were given."""
     overrides = {f.name: getattr(args, f.name) for f in fields(MINDConfig)
                  if getattr(args, f.name, None) is not None}
     try:
-        return MINDConfig(**overrides)
+        return dataset_config(getattr(args, "dataset", None) or "", **overrides)
     except ValueError as e:
         raise UsageError(str(e)) from None
 

@@ -18,6 +18,7 @@ from mind_core.cli.common import (
 )
 from mind_core.errors import DataError, UsageError
 from mind_core.evaluation.overlap import overlap
+from mind_core.serving.merging import MERGE_STRATEGIES
 from mind_core.training import distributed
 from mind_core.training.trainer import resolve_device
 from mind_core.workflow import sweep
@@ -50,7 +51,7 @@ def cmd_train(args) -> None:
     if rank != 0:  # rank 0 reports
         return
     metrics = json.loads((path / "metrics.json").read_text())
-    print(f"protocol: {config.protocol}")
+    print(f"protocol: {config.protocol}; merge: {metrics.get('merge', 'max_score')}")
     print(format_table({f"MIND K={config.interest_num}": metrics["test"],
                   "most popular": metrics["baselines"]["popularity"]},
                  protocols.get(config.protocol).METRICS))
@@ -63,8 +64,16 @@ def cmd_evaluate(args) -> None:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"protocol: {out['protocol']}")
-        print(format_table(out["models"], protocols.get(out["protocol"]).METRICS))
+        metrics = protocols.get(out["protocol"]).METRICS
+        print(f"protocol: {out['protocol']}; MIND rows under the bundle's merge, "
+              f"{out['merge']}")
+        print(format_table(out["models"], metrics))
+        for name, by_merge in out["merges"].items():
+            extra = [m for m in next(iter(by_merge.values())) if m.startswith(("purity",
+                                                                              "taste_"))]
+            print(f"\n{name} under every merge strategy" +
+                  (" (with the dataset's known tastes)" if extra else ""))
+            print(format_table(by_merge, [*metrics, *extra]))
 
 
 def cmd_overlap(args) -> None:
@@ -96,13 +105,15 @@ def cmd_sweep(args) -> None:
     data = load_data(args.dataset, base.max_length, base.protocol)
 
     def on_model(i, total, config, trained):
-        print(f"[{i + 1}/{total}] {param}={getattr(config, param)} seed={config.seed}: "
+        value = getattr(config, param, "every strategy")
+        print(f"[{i + 1}/{total}] {param}={value} seed={config.seed}: "
               f"{'trained' if trained else 'reused'}")
 
     bundles = sweep.run(args.dataset, base, param, values, args.seeds,
                         progress=tqdm_progress(param), with_serving=args.serving,
                         on_model=on_model)
-    summary = sweep.summarize(bundles, param, data, n=args.n)
+    summary = sweep.summarize(bundles, param, data, n=args.n, merge=args.merge,
+                              values=values if param == sweep.MERGE else None)
     summary["seeds"] = args.seeds
     summary["base"] = base.to_dict()
     metrics = protocols.get(base.protocol).METRICS
@@ -110,8 +121,18 @@ def cmd_sweep(args) -> None:
                                      for m in metrics}
             for r in summary["results"]}
     rows["most popular"] = summary["popularity"]
-    print(f"protocol: {base.protocol}; mean ± sd over seeds {args.seeds}")
+    merge = "the strategy in each row" if param == sweep.MERGE else (
+        args.merge or "each bundle's own")
+    print(f"protocol: {base.protocol}; merge: {merge}; mean ± sd over seeds {args.seeds}")
     print(format_table(rows, metrics))
+    headline = "Recall@50" if "Recall@50" in metrics else "HR@50"
+    print(f"\n{headline}, difference of the means against two sds over seeds:")
+    for c in summary["comparisons"]:
+        g = c["metrics"].get(headline)
+        if g:
+            rel = f" ({g['relative']:+.1%})" if g["relative"] is not None else ""
+            print(f"  {param}={c['a']} -> {c['b']}: {g['gap']:+.4f}{rel}, 2 sd "
+                  f"{2 * g['sd']:.4f}: {g['verdict']}")
     print(f"\nmerged top {args.n}, mean Jaccard over users:")
     for r in summary["results"]:
         o = r["seed_overlap"]
@@ -188,6 +209,9 @@ def add_commands(sub) -> None:
                    help="K values to sweep (default 1 2 4 8), or the one K of another sweep")
     s.add_argument("--seeds", type=int, nargs="+", default=[0])
     s.add_argument("--n", type=int, default=10, help="merged top-N compared (default 10)")
+    s.add_argument("--merge", choices=MERGE_STRATEGIES,
+                   help="score every model under this merge (default: each bundle's own; "
+                        "--param merge compares the strategies)")
     s.add_argument("--serving", action="store_true",
                    help="also build each model's Annoy index and UMAP map (slower)")
     s.add_argument("--out", help="JSON file (default data/artifacts/<dataset>/sweep.json for K "

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mind_core.data.fetch import resolve_dataset_path
+from mind_core.data.fetch import data_dir, resolve_dataset_path
 from mind_core.data.synth import GENRES, T_END, T_START, csv_rows, install_folder
 from mind_core.errors import DataError
 
@@ -124,6 +124,45 @@ class TastesConfig:
 
 TASTES = TastesConfig()
 PRESETS = {"tastes": TASTES}
+# The playground's starting knobs: a quarter of the preset's ratings, so that K = 1 and 4 over
+# two seeds train in a few minutes in the app's background process.
+PLAYGROUND = TastesConfig(users=1_000, items=1_200, clusters=12, history=(30, 90))
+
+
+def dataset_name(config: TastesConfig) -> str:
+    """The data folder's name for a taste mixture: ``tastes`` for the preset, else
+    ``tastes-<hash of the knobs>``, so the same knobs always name the same dataset (and its
+    models are found again instead of retrained)."""
+    if config == TASTES:
+        return "tastes"
+    digest = hashlib.sha256(json.dumps(config.knobs(), sort_keys=True).encode()).hexdigest()
+    return f"tastes-{digest[:8]}"
+
+
+def ensure_tastes(config: TastesConfig, root: Path | None = None, progress=None) -> Path:
+    """The folder of the taste mixture ``config`` under the data folder (or ``root``): reused
+    when its truth records these knobs, generated otherwise."""
+    path = Path(root or data_dir()) / dataset_name(config)
+    if (path / TRUTH_FILE).is_file():
+        try:
+            if load_truth(path, verify=False).config == config:
+                return path
+        except DataError:
+            pass  # damaged: written again below
+    generate_tastes(path, config, progress)
+    return path
+
+
+def taste_datasets(root: Path | None = None) -> list[tuple[str, TastesConfig]]:
+    """The taste mixtures in the data folder (or ``root``), by name, with their knobs."""
+    root = Path(root or data_dir())
+    out = []
+    for truth in sorted(root.glob(f"*/{TRUTH_FILE}")):
+        try:
+            out.append((truth.parent.name, load_truth(truth.parent, verify=False).config))
+        except DataError:
+            continue
+    return out
 
 
 def _integer(name: str, value, low: int) -> None:
@@ -432,5 +471,6 @@ def load_truth(dataset, verify: bool = True) -> Truth:
                  config=config, stray_share=float(stray_share), path=str(path))
 
 
-__all__ = ["TastesConfig", "TASTES", "PRESETS", "parse_range", "generate_tastes", "Truth",
+__all__ = ["TastesConfig", "TASTES", "PRESETS", "PLAYGROUND", "dataset_name", "ensure_tastes",
+           "taste_datasets", "parse_range", "generate_tastes", "Truth",
            "truth_path", "has_truth", "load_truth", "TRUTH_FILE", "BLOCK_CELLS"]

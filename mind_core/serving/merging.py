@@ -6,12 +6,14 @@ import numpy as np
 
 from mind_core.serving.backends.base import PerInterest
 
-MERGE_STRATEGIES = ("max_score", "round_robin", "quota", "diverse")
+MERGE_STRATEGIES = ("max_score", "round_robin", "quota", "diverse", "proportional")
+NEEDS_GENRES = ("diverse",)  # strategies that read each item's primary genre
+NEEDS_WEIGHTS = ("proportional",)  # strategies that read each interest's weight
 
 
 def merge(per_interest: PerInterest, n: int, strategy: str = "max_score",
-          primary_genre: np.ndarray | None = None, lam: float = 0.5
-          ) -> list[tuple[int, float, int]]:
+          primary_genre: np.ndarray | None = None, lam: float = 0.5,
+          weights: np.ndarray | None = None) -> list[tuple[int, float, int]]:
     """Merge K per-interest lists (each best first) into the top ``n`` distinct items, as
     ``(item, score, interest)``: the score the item has in the list it was taken from and that
     list's index k.
@@ -31,6 +33,15 @@ def merge(per_interest: PerInterest, n: int, strategy: str = "max_score",
       ``primary_genre`` (I,) genre code per item code. ``lam`` (default 0.5; 0 = max_score,
       sensible 0..2 relative to the score scale) trades accuracy for genre diversity. The
       reported score is the model's score, not the penalised one.
+    - ``proportional``: calibrated by the user's own history. Each interest gets slots in
+      proportion to ``weights`` (K,) (:func:`history_shares`: the share of the history the
+      interest explains best), handed out one at a time by the Sainte-Lague rule (the next
+      slot goes to the interest with the largest ``weight / (2 x slots taken + 1)``; ties to
+      the lower k), each slot taking the interest's best item not yet chosen; so every prefix
+      of the list is apportioned too. Interests of weight 0 get no slot unless the others run
+      dry. A user who watched 70% of one taste gets about 70% of the list from the interest
+      that learned it, where ``max_score`` gives it whatever scores highest and
+      ``round_robin`` an equal share.
 
     Fewer than ``n`` items come back when the lists hold fewer distinct items.
     """
@@ -44,6 +55,11 @@ def merge(per_interest: PerInterest, n: int, strategy: str = "max_score",
         return _round_robin(lists, n)
     if strategy == "quota":
         return _quota(lists, n)
+    if strategy == "proportional":
+        if weights is None:
+            raise ValueError("merge strategy 'proportional' needs weights (one per interest, "
+                             "e.g. history_shares)")
+        return _proportional(lists, n, weights)
     best = _best_per_item(lists)
     if strategy == "max_score":
         return best[:n]
@@ -108,6 +124,62 @@ def _quota(lists, n):
         chosen += rest[: n - len(chosen)]
     chosen.sort(key=lambda c: (-c[1], c[0]))
     return chosen
+
+
+def _proportional(lists, n, weights):
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(lists),) or not np.all(np.isfinite(weights)) or weights.min() < 0:
+        raise ValueError(f"weights: expected {len(lists)} finite non-negative numbers (one per "
+                         f"interest), found {weights!r}")
+    weights = np.where([bool(lst) for lst in lists], weights, 0.0)
+    if weights.sum() == 0:  # no interest explains the history: equal say
+        weights = np.asarray([1.0 if lst else 0.0 for lst in lists])
+    chosen: list[tuple[int, float, int]] = []
+    taken: set[int] = set()
+    pointers = [0] * len(lists)
+    slots = np.zeros(len(lists))
+    live = weights > 0
+    while len(chosen) < n and live.any():
+        k = int(np.argmax(np.where(live, weights / (2 * slots + 1), -1.0)))
+        lst = lists[k]
+        while pointers[k] < len(lst) and int(lst[pointers[k]][0]) in taken:
+            pointers[k] += 1
+        if pointers[k] == len(lst):
+            live[k] = False
+            continue
+        item, score = lst[pointers[k]]
+        chosen.append((int(item), float(score), k))
+        taken.add(int(item))
+        pointers[k] += 1
+        slots[k] += 1
+    if len(chosen) < n:  # the weighted interests ran dry: the best of the others, by score
+        rest = [c for c in _best_per_item(lists) if c[0] not in taken]
+        chosen += rest[: n - len(chosen)]
+    return chosen
+
+
+def history_shares(interests: np.ndarray, active: np.ndarray, item_vectors: np.ndarray,
+                   history: np.ndarray) -> np.ndarray:
+    """The weights of the ``proportional`` merge, for one user or many: the share of a user's
+    history items whose best-scoring active interest (inner product) is k.
+
+    interests (..., K, D), active (..., K), item_vectors (I, D), history (..., L) item codes
+    with 0 as padding -> (..., K) shares summing to 1 (0 everywhere for an empty history).
+    Read from the stored vectors alone, so a bundle gives the same weights with no model
+    code; the history is the one the interests were extracted from."""
+    interests = np.asarray(interests, dtype=np.float32)
+    active = np.asarray(active, dtype=bool)
+    history = np.asarray(history)
+    scores = np.einsum("...kd,...ld->...lk", interests,
+                       np.asarray(item_vectors, dtype=np.float32)[history])  # (..., L, K)
+    scores = np.where(active[..., None, :], scores, -np.inf)
+    owner = scores.argmax(-1)  # (..., L)
+    real = history > 0
+    K = interests.shape[-2]
+    mine = (owner[..., None] == np.arange(K)) & real[..., None] & active[..., None, :]
+    counts = mine.sum(-2)  # (..., K)
+    total = np.maximum(real.sum(-1, keepdims=True), 1)
+    return counts / total
 
 
 def _diverse(best, n, primary_genre, lam):

@@ -14,7 +14,7 @@ import numpy as np
 from mind_core.errors import BundleError, DataError
 from mind_core.serving import backends
 from mind_core.serving.backends import PerInterest
-from mind_core.serving.merging import MERGE_STRATEGIES
+from mind_core.serving.merging import MERGE_STRATEGIES, history_shares
 from mind_core.serving.merging import merge as merge_lists
 
 # --- serving a bundle -------------------------------------------------------------------------
@@ -116,7 +116,9 @@ def recommend(bundle, data, user_row: int, n: int = 10, merge: str = "max_score"
               ) -> Recommendation:
     """Per-interest top ``n`` and merged top ``n`` for one user, their history excluded and
     inactive interests skipped. ``index`` (from :func:`load_index`) saves reloading it per
-    call; ``lam`` is the ``diverse`` strategy's penalty."""
+    call; ``lam`` is the ``diverse`` strategy's penalty. The ``proportional`` merge weighs
+    each interest by its share of the last ``max_length`` history items (the ones the interests
+    were extracted from)."""
     if merge not in MERGE_STRATEGIES:
         raise ValueError(f"unknown merge strategy {merge!r}; choose one of "
                          f"{', '.join(MERGE_STRATEGIES)}")
@@ -129,7 +131,9 @@ def recommend(bundle, data, user_row: int, n: int = 10, merge: str = "max_score"
         index = load_index(bundle, backend)
     active = np.asarray(bundle.user_active[user_row], dtype=bool)
     per_interest = index.search(bundle.user_interests[user_row], active, n, history)
-    merged = merge_lists(per_interest, n, merge, data.encoded.primary_genre, lam)
+    weights = history_shares(bundle.user_interests[user_row], active, bundle.item_vectors,
+                             history[-bundle.config.max_length:])
+    merged = merge_lists(per_interest, n, merge, data.encoded.primary_genre, lam, weights)
     return Recommendation(user_row=int(user_row), per_interest=per_interest, merged=merged,
                           active=active, history=history.tolist(), strategy=merge,
                           backend=index.backend)

@@ -29,6 +29,7 @@ from mind_core.evaluation.ranking import (
     evaluate_model,
     evaluate_popularity,
     interest_scores,
+    model_interests,
     ranked,
 )
 from mind_core.features.encoding import Encoded, encode
@@ -36,6 +37,8 @@ from mind_core.features.split import Split, build_split
 from mind_core.serving.files import build_serving_files
 from mind_core.training.distributed import rank_and_world
 from mind_core.training.trainer import Progress, fit
+from mind_core.workflow.defaults import default_merge
+from mind_core.workflow.scoring import BEFORE_MERGES, dataset_truth, score_merges
 
 DEFAULT_INTEREST_NUMS = (1, 2, 4, 8)
 
@@ -101,8 +104,10 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
         result = fit(config, data.encoded, data.split, progress)
         if rank != 0:
             return dest
+        merge = default_merge(dataset)
+        by_merge = model_merges(result.model, data, dataset)
         metrics = {
-            "test": evaluate_model(result.model, data.encoded, data.split, "test"),
+            "test": by_merge[merge], "merge": merge, "by_merge": by_merge,
             "valid": evaluate_model(result.model, data.encoded, data.split, "valid"),
             "baselines": {"popularity": evaluate_popularity(data.encoded, data.split, "test")},
             "history": result.history, "best_epoch": result.best_epoch,
@@ -120,6 +125,39 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
                            extras if with_serving else None)
 
 
+def model_merges(model, data: Data, dataset: str) -> dict:
+    """:func:`~mind_core.workflow.scoring.score_merges` for a trained model's test users."""
+    ev = data.split.test
+    interests, active = model_interests(model, ev.history, data.encoded.user_features[ev.users])
+    items = model.item_vectors().detach().cpu().numpy()
+    return score_merges(data, interests.numpy(), active.numpy(), items,
+                        truth=dataset_truth(data, dataset))
+
+
+def bundle_merge(bundle: Bundle) -> str:
+    """The merge of a bundle's headline figures (``max_score`` for bundles from before merges
+    were scored)."""
+    return (bundle.metrics or {}).get("merge", BEFORE_MERGES)
+
+
+def bundle_merges(bundle: Bundle, data: Data, strategies=None) -> dict:
+    """``{strategy: metrics}`` re-scored from a bundle's stored vectors (every strategy by
+    default), with the taste figures when its dataset has a truth."""
+    ev = data.split.test
+    kwargs = {} if strategies is None else {"strategies": strategies}
+    return score_merges(data, bundle.user_interests[ev.users], bundle.user_active[ev.users],
+                        bundle.item_vectors, truth=dataset_truth(data, _dataset_of(bundle)),
+                        **kwargs)
+
+
+def _dataset_of(bundle: Bundle) -> str:
+    name = bundle.meta.get("dataset", "")
+    trained_from = (bundle.metrics or {}).get("dataset_path")
+    if trained_from and Path(trained_from).exists():
+        return trained_from
+    return name
+
+
 def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = None,
                   with_serving: bool = True) -> tuple[Bundle, bool]:
     """The bundle for ``config`` on ``dataset``: loaded if already built (and whole), trained
@@ -135,7 +173,10 @@ def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = 
 
 def evaluate_bundle(bundle: Bundle, data: Data) -> dict:
     """Re-score a bundle from its stored vectors alone (no model code): the protocol's test
-    metrics, which must equal the ones recorded at training time."""
+    metrics under the bundle's merge, which must equal the ones recorded at training time."""
+    merge = bundle_merge(bundle)
+    if merge != BEFORE_MERGES:
+        return bundle_merges(bundle, data, [merge])[merge]
     ev = data.split.test
     items = torch.as_tensor(bundle.item_vectors)
 
@@ -160,15 +201,21 @@ def find_k1_twin(bundle: Bundle) -> Bundle | None:
 def report(bundle: Bundle, data: Data) -> dict:
     """The model, the popularity baseline and (if built) MIND K=1 under the bundle's protocol,
     and how distinct the model's interests are (:mod:`mind_core.evaluation.distinctness`):
-    ``{"bundle", "protocol", "models": {name: metrics}, "interests": {...}}``."""
-    rows = {f"MIND K={bundle.config.interest_num}": evaluate_bundle(bundle, data),
+    ``{"bundle", "protocol", "merge", "models": {name: metrics}, "merges": {name: {strategy:
+    metrics}}, "interests": {...}}``. ``models`` holds each MIND row under the bundle's merge
+    (``merge``); ``merges`` the same models under every strategy, with the taste figures when
+    the dataset has a truth."""
+    name = f"MIND K={bundle.config.interest_num}"
+    merge = bundle_merge(bundle)
+    merges = {name: bundle_merges(bundle, data)}
+    rows = {name: merges[name][merge],
             "most popular": evaluate_popularity(data.encoded, data.split, "test")}
     twin = find_k1_twin(bundle)
     if twin is not None and twin.path != bundle.path:
-        rows["MIND K=1"] = evaluate_bundle(twin, data)
-
-    return {"bundle": bundle.name, "protocol": data.split.protocol, "models": rows,
-            "interests": interest_metrics(bundle, data)}
+        merges["MIND K=1"] = bundle_merges(twin, data)
+        rows["MIND K=1"] = merges["MIND K=1"][merge]
+    return {"bundle": bundle.name, "protocol": data.split.protocol, "merge": merge,
+            "models": rows, "merges": merges, "interests": interest_metrics(bundle, data)}
 
 
 def export_embeddings(bundle: Bundle, data: Data, outdir: Path) -> Path:

@@ -25,15 +25,19 @@ from mind_core.evaluation.distinctness import interest_metrics
 from mind_core.evaluation.overlap import (
     check_comparable,
     jaccard_rows,
-    merged_top_n,
     spread,
     versus_floor,
 )
-from mind_core.workflow.pipeline import ensure_bundle
+from mind_core.serving.merging import MERGE_STRATEGIES
+from mind_core.workflow.pipeline import bundle_merge, bundle_merges, ensure_bundle
+from mind_core.workflow.scoring import merged_lists
 
-# The settings a sweep may vary (issue 9); interest_num is the default view.
-SWEEPABLE = ("interest_num", "embed_dim", "max_length", "temperature", "pow_p", "routing_iters",
-             "routing_init_std", "recency", "candidate_attention", "loss", "learning_rate")
+# The settings a sweep may vary (issue 9); interest_num is the default view. ``merge`` is not
+# a training setting: its values re-score the same models (one per seed) under each strategy.
+MERGE = "merge"
+SWEEPABLE = ("interest_num", MERGE, "embed_dim", "max_length", "temperature", "pow_p",
+             "routing_iters", "routing_init_std", "recency", "candidate_attention", "loss",
+             "learning_rate")
 OVERLAP_N = 10  # merged top-N whose overlaps are compared
 
 
@@ -41,6 +45,11 @@ def parse_value(param: str, text: str):
     """A command-line or form value for ``param``, typed as MINDConfig's field is."""
     if param not in SWEEPABLE:
         raise ValueError(f"cannot sweep {param!r}: expected one of {', '.join(SWEEPABLE)}")
+    if param == MERGE:
+        if text not in MERGE_STRATEGIES:
+            raise ValueError(f"merge: unknown strategy {text!r}; expected one of "
+                             f"{', '.join(MERGE_STRATEGIES)}")
+        return text
     try:
         return field_kind(MINDConfig, param).parse(text)
     except ValueError as e:
@@ -51,6 +60,8 @@ def plan(base: MINDConfig, param: str, values: list, seeds: list[int]) -> list[M
     """One configuration per value × seed, equal to ``base`` but in ``param`` and ``seed``."""
     if param not in SWEEPABLE:
         raise ValueError(f"cannot sweep {param!r}: expected one of {', '.join(SWEEPABLE)}")
+    if param == MERGE:  # one model per seed serves every strategy
+        return [replace(base, seed=int(seed)) for seed in seeds]
     configs = []
     for value, seed in itertools.product(values, seeds):
         changes = {param: value, "seed": int(seed)}
@@ -85,8 +96,8 @@ def _rest(config: MINDConfig, param: str) -> str:
 
 def collect(dataset_name: str, base: MINDConfig, param: str) -> list[Bundle]:
     """The bundles on disk that equal ``base`` in everything but ``param`` and the seed (broken
-    bundles are skipped), sorted by value then seed."""
-    want = _rest(base, param)
+    bundles are skipped), sorted by value then seed. For ``merge``: ``base``'s seeds."""
+    want = _rest(base, "seed" if param == MERGE else param)
     found = []
     for path in list_bundles(dataset_name):
         try:
@@ -100,6 +111,8 @@ def collect(dataset_name: str, base: MINDConfig, param: str) -> list[Bundle]:
             found.append(load_bundle(path))
         except BundleError:
             continue
+    if param == MERGE:
+        return sorted(found, key=lambda b: b.config.seed)
     return sorted(found, key=lambda b: (_sort_key(getattr(b.config, param)), b.config.seed))
 
 
@@ -108,39 +121,63 @@ def _sort_key(value):
 
 
 def summarize(bundles: list[Bundle], param: str, data, n: int = OVERLAP_N,
-              with_interests: bool = True) -> dict:
+              with_interests: bool = True, merge: str | None = None,
+              values: list | None = None) -> dict:
     """Per value: metrics (mean, sd, n over seeds) and the seed-to-seed overlap of the merged
     top-n; per pair of values: their overlap (across different seeds) against that floor.
 
     ``data``: the bundles' dataset under their protocol (any ``max_length``: overlaps only use
-    the evaluated users and their held-out positions)."""
-    by_value: dict = {}
-    for b in bundles:
-        by_value.setdefault(getattr(b.config, param), {})[b.config.seed] = b
-    values = sorted(by_value, key=_sort_key)
+    the evaluated users and their held-out positions). ``merge``: the strategy every figure
+    and list uses (default: each bundle's own, :func:`bundle_merge`). For ``param="merge"``,
+    ``values`` are the strategies (default: all) and each bundle is scored under each."""
+    if param == MERGE:
+        values = list(values or MERGE_STRATEGIES)
+        by_value = {v: {b.config.seed: b for b in bundles} for v in values}
+    else:
+        by_value = {}
+        for b in bundles:
+            by_value.setdefault(getattr(b.config, param), {})[b.config.seed] = b
+        values = sorted(by_value, key=_sort_key)
     tops: dict = {}
+    scored: dict = {}
 
-    def jac(a: Bundle, b: Bundle) -> float:
+    def strategy(b: Bundle, value) -> str:
+        return value if param == MERGE else (merge or bundle_merge(b))
+
+    def test_metrics(b: Bundle, value) -> dict:
+        how = strategy(b, value)
+        if how == bundle_merge(b):
+            return b.metrics.get("test", {})
+        if how in (b.metrics.get("by_merge") or {}):
+            return b.metrics["by_merge"][how]
+        if b.path not in scored:  # bundles from before merges were scored: re-score once
+            scored[b.path] = bundle_merges(b, data)
+        return scored[b.path][how]
+
+    def jac(a: Bundle, va, b: Bundle, vb) -> float:
         check_comparable(a, b)
-        for x in (a, b):
-            if x.path not in tops:
-                tops[x.path] = merged_top_n(x, data, n)[1]
-        return float(jaccard_rows(tops[a.path], tops[b.path]).mean())
+        for x, v in ((a, va), (b, vb)):
+            key = (x.path, strategy(x, v))
+            if key not in tops:
+                tops[key] = merged_lists(x, data, n, key[1])[1]
+        return float(jaccard_rows(tops[(a.path, strategy(a, va))],
+                                  tops[(b.path, strategy(b, vb))]).mean())
 
     rows = []
     for v in values:
         seeds = by_value[v]
-        metric_names = list(next(iter(seeds.values())).metrics.get("test", {}))
+        tests = {s: test_metrics(seeds[s], v) for s in sorted(seeds)}
+        metric_names = list(next(iter(tests.values())))
         row = {"value": v, "seeds": sorted(seeds), "bundles": [seeds[s].name for s in
                                                               sorted(seeds)],
-               "metrics": {m: spread([seeds[s].metrics["test"][m] for s in sorted(seeds)])
-                           for m in metric_names
-                           if all(m in seeds[s].metrics.get("test", {}) for s in seeds)},
+               "merge": v if param == MERGE else (merge or "bundle"),
+               "metrics": {m: spread([tests[s][m] for s in sorted(seeds)])
+                           for m in metric_names if all(m in tests[s] for s in seeds)},
                "train_seconds": spread([float(seeds[s].metrics.get("train_seconds", 0.0))
                                         for s in sorted(seeds)])}
-        row["per_seed"] = {m: [seeds[s].metrics["test"][m] for s in sorted(seeds)]
-                           for m in row["metrics"]}
-        pairs = [jac(seeds[a], seeds[b]) for a, b in itertools.combinations(sorted(seeds), 2)]
+        row["per_seed"] = {m: [tests[s][m] for s in sorted(seeds)] for m in row["metrics"]}
+        pairs = [jac(seeds[a], v, seeds[b], v)
+                 for a, b in itertools.combinations(sorted(seeds), 2)]
         row["seed_overlap"] = {"pairs": len(pairs), **(spread(pairs) if pairs else
                                                         {"mean": None, "sd": None, "n": 0})}
         row["_pairs"] = pairs
@@ -149,26 +186,44 @@ def summarize(bundles: list[Bundle], param: str, data, n: int = OVERLAP_N,
         rows.append(row)
     comparisons = []
     for i, j in itertools.combinations(range(len(values)), 2):
-        a, b = by_value[values[i]], by_value[values[j]]
+        va, vb = values[i], values[j]
+        a, b = by_value[va], by_value[vb]
         # Two values are compared across *different* seeds, as the floor is: models that
         # share a seed share their initialisation, batch order and negatives, so same-seed
         # pairs look alike whatever the setting (reported apart, as "same_seed").
-        between = [jac(a[s], b[t]) for s in sorted(a) for t in sorted(b) if s != t]
-        same = [jac(a[s], b[s]) for s in sorted(set(a) & set(b))]
+        between = [jac(a[s], va, b[t], vb) for s in sorted(a) for t in sorted(b) if s != t]
+        same = [jac(a[s], va, b[s], vb) for s in sorted(set(a) & set(b))]
         floor = rows[i]["_pairs"] + rows[j]["_pairs"]
-        comparisons.append({"a": values[i], "b": values[j], "pairs": len(between),
+        comparisons.append({"a": va, "b": vb, "pairs": len(between),
                             "same_seed": statistics.fmean(same) if same else None,
-                            **versus_floor(between, floor)})
+                            **versus_floor(between, floor),
+                            "metrics": {m: metric_gap(rows[i], rows[j], m)
+                                        for m in rows[i]["metrics"]
+                                        if m in rows[j]["metrics"]}})
     for row in rows:
         row.pop("_pairs")
     first = bundles[0] if bundles else None
     return {
-        "param": param, "n": n, "values": values,
+        "param": param, "n": n, "values": values, "merge": merge,
         "protocol": first.config.protocol if first else None,
         "dataset": first.meta.get("dataset") if first else None,
         "results": rows, "comparisons": comparisons,
         "popularity": first.metrics.get("baselines", {}).get("popularity") if first else None,
     }
+
+
+def metric_gap(a: dict, b: dict, metric: str) -> dict:
+    """Is ``b``'s mean of ``metric`` over seeds different from ``a``'s beyond seed noise?
+    ``{"gap": mean_b - mean_a, "sd": the larger of the two sds, "relative": gap / mean_a,
+    "verdict"}``: "exceeds" when |gap| > 2 sd (and at least two seeds on both sides), else
+    "within", or "unknown" without two seeds."""
+    x, y = a["metrics"][metric], b["metrics"][metric]
+    gap = y["mean"] - x["mean"]
+    sd = max(x["sd"], y["sd"])
+    verdict = ("unknown" if min(x["n"], y["n"]) < 2
+               else "exceeds" if abs(gap) > 2 * sd else "within")
+    return {"gap": gap, "sd": sd, "verdict": verdict,
+            "relative": gap / x["mean"] if x["mean"] else None}
 
 
 def _interest_spread(bundles: list[Bundle], data) -> dict:

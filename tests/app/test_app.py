@@ -27,28 +27,12 @@ from app.services import training
 from mind_core.artifacts import list_bundles, load_bundle
 from mind_core.config import MINDConfig
 from mind_core.serving import recommend
+from mind_core.workflow.defaults import default_merge
 from mind_core.workflow.pipeline import load_data
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = str(REPO / "app" / "main.py")
 TIMEOUT = 120
-
-
-@pytest.fixture(scope="session")
-def home(request):
-    """{"home": data folder, "bundles": {k: path}} with MIND_CORE_DATA_DIR pointing at it."""
-    prebuilt = os.environ.get("MIND_TEST_MODEL_HOME")
-    if prebuilt:
-        previous = os.environ.get("MIND_CORE_DATA_DIR")
-        os.environ["MIND_CORE_DATA_DIR"] = prebuilt
-        bundles = {load_bundle(p).config.interest_num: p for p in list_bundles("ml-100k")}
-        yield {"home": Path(prebuilt), "bundles": bundles}
-        if previous is None:
-            os.environ.pop("MIND_CORE_DATA_DIR", None)
-        else:
-            os.environ["MIND_CORE_DATA_DIR"] = previous
-        return
-    yield request.getfixturevalue("model_home")
 
 
 @pytest.fixture
@@ -142,7 +126,7 @@ def test_n_backend_and_merge_strategies(at):
         at.sidebar.radio(key="w_backend").set_value(backend)
         ok(at)
         assert len(merged_table(at)) == 25
-    for strategy in ["round_robin", "quota", "diverse", "max_score"]:
+    for strategy in ["round_robin", "quota", "diverse", "proportional", "max_score"]:
         at.radio(key="w_merge").set_value(strategy)
         ok(at)
         table = merged_table(at)
@@ -156,7 +140,8 @@ def _user_with_retrieved_held_out(home, n=50):
     data = load_data("ml-100k", bundle.config.max_length)
     ev = data.split.test
     for i in range(len(ev.users)):
-        rec = recommend(bundle, data, int(ev.users[i]), n=n, backend="exact")
+        rec = recommend(bundle, data, int(ev.users[i]), n=n, backend="exact",
+                        merge=default_merge("ml-100k"))  # the app's merge
         if int(ev.targets[i]) in [c for c, _, _ in rec.merged]:
             return int(data.encoded.user_ids[ev.users[i]]), data.encoded.titles[ev.targets[i]]
     pytest.skip("no user's held-out movie in the top 50")

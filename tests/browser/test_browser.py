@@ -178,7 +178,7 @@ def test_explore_compare_in_a_browser(home, server, page, shots):
     expect(floor).to_be_visible()
     expect(floor).to_contain_text("seed to seed")
     expect(floor.get_by_text(re.compile(r"K=\d vs K=\d: (a real difference|no difference "
-                                        r"beyond seed noise|cannot tell yet)"))
+                                        r"beyond noise|cannot tell yet)"))
            .first).to_be_visible()
     # stable marks: every list row says whether the other seed recommends it too
     expect(page.locator(".st-key-compare_col_1").get_by_title(

@@ -17,6 +17,7 @@ from mind_core.evaluation.ranking import exclusion_mask
 from mind_core.features.encoding import encode
 from mind_core.features.split import build_split
 from mind_core.protocols import future, leave_last_out
+from mind_core.serving import MERGE_STRATEGIES
 
 # --- the future set: who is evaluated, and no leak ------------------------------------------
 
@@ -209,6 +210,44 @@ def test_sweep_over_a_non_k_setting(model_home, capsys, tmp_path):
     # a second run reuses every bundle
     code, printed, _ = run(capsys, *args)
     assert code == 0 and printed.count("reused") == 4
+
+
+def test_sweep_over_the_merge_rescores_the_same_models(model_home, capsys, tmp_path):
+    out = tmp_path / "merge.json"
+    args = ["sweep", "--param", "merge", "--values", "max_score", "proportional",
+            "round_robin", "--seeds", "0", "1", "--interest-num", "2", "--out", out]
+    for key, value in {**TINY_CONFIG, "epochs": 1}.items():
+        args += [f"--{key.replace('_', '-')}",
+                 *(map(str, value) if isinstance(value, tuple) else [str(value)])]
+    code, printed, err = run(capsys, *args)
+    assert code == 0, err
+    assert printed.count("every strategy") == 2  # one model per seed, not per strategy
+    summary = json.loads(out.read_text())
+    assert summary["values"] == ["max_score", "proportional", "round_robin"]
+    bundles = {tuple(r["bundles"]) for r in summary["results"]}
+    assert len(bundles) == 1 and len(next(iter(bundles))) == 2  # the same two models each
+    per_merge = {r["value"]: r["per_seed"]["HR@50"] for r in summary["results"]}
+    assert per_merge["max_score"] != per_merge["round_robin"]  # the merge is scored
+    for c in summary["comparisons"]:
+        assert c["metrics"]["HR@50"]["verdict"] in ("exceeds", "within")
+        assert c["verdict"] in ("exceeds", "within")  # the lists against the seed floor
+    assert "difference of the means against two sds over seeds" in printed
+    code, _, err = run(capsys, "sweep", "--param", "merge", "--values", "best")
+    assert code == 2 and "unknown strategy 'best'" in err
+
+
+def test_evaluate_scores_every_merge_and_keeps_the_bundles_own_row(model_home, capsys):
+    code, out, _ = run(capsys, "evaluate", model_home["bundles"][4], "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["merge"] == "max_score"  # ml-100k's default (docs/results.md)
+    recorded = json.loads((model_home["bundles"][4] / "metrics.json").read_text())
+    for name, value in recorded["test"].items():
+        assert report["models"]["MIND K=4"][name] == pytest.approx(value, abs=1e-6)
+    assert report["merges"]["MIND K=4"]["max_score"] == report["models"]["MIND K=4"]
+    assert set(report["merges"]["MIND K=4"]) == set(MERGE_STRATEGIES)
+    code, out, _ = run(capsys, "evaluate", model_home["bundles"][4])
+    assert "MIND K=4 under every merge strategy" in out and "proportional" in out
 
 
 def test_sweep_refuses_bad_values(model_home, capsys):

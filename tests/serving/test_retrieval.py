@@ -18,6 +18,7 @@ from mind_core.serving import (
     AnnoyIndex,
     ExactIndex,
     FaissIndex,
+    history_shares,
     interest_labels,
     load_index,
     merge,
@@ -80,14 +81,52 @@ def test_diverse_penalises_repeated_genres():
         merge(lists, 2, "diverse")
 
 
+def test_proportional_apportions_by_weight_in_sainte_lague_order():
+    lists = [[(i, 1.0 - i / 100) for i in range(1, 20)],
+             [(i, 0.5 - i / 1000) for i in range(21, 40)],
+             [(i, 0.9) for i in range(41, 45)]]
+    out = merge(lists, 10, "proportional", weights=np.array([0.7, 0.3, 0.0]))
+    assert [k for _, _, k in out] == [0, 1, 0, 0, 0, 1, 0, 0, 1, 0]  # 7 : 3, never k=2
+    assert [i for i, _, _ in out][:4] == [1, 21, 2, 3]
+    assert merge(lists, 4, "proportional", weights=np.array([0.7, 0.3, 0.0])) == out[:4]
+
+
+def test_proportional_skips_taken_items_and_refills_when_a_list_runs_dry():
+    lists = [[(1, 0.9), (2, 0.8)], [(1, 0.7), (3, 0.6), (4, 0.5)], [(9, 0.95)]]
+    out = merge(lists, 5, "proportional", weights=np.array([0.5, 0.5, 0.0]))
+    assert [(i, k) for i, _, k in out] == [(1, 0), (3, 1), (2, 0), (4, 1), (9, 2)]
+
+
+def test_proportional_needs_sound_weights():
+    with pytest.raises(ValueError, match="needs weights"):
+        merge(LISTS, 3, "proportional")
+    with pytest.raises(ValueError, match="non-negative"):
+        merge(LISTS, 3, "proportional", weights=np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="2 finite"):
+        merge(LISTS, 3, "proportional", weights=np.array([1.0]))
+    zero = merge(LISTS, 3, "proportional", weights=np.zeros(2))  # no weight: equal say
+    assert zero == merge(LISTS, 3, "round_robin")
+
+
+def test_history_shares_count_each_history_item_for_its_best_active_interest():
+    items = np.array([[0, 0], [1, 0], [0.9, 0.1], [0, 1], [-1, 0]], dtype=np.float32)
+    interests = np.array([[1, 0], [0, 1], [5, 5]], dtype=np.float32)  # k=2 would win all
+    active = np.array([True, True, False])
+    shares = history_shares(interests, active, items, np.array([0, 1, 2, 3, 0]))
+    np.testing.assert_allclose(shares, [2 / 3, 1 / 3, 0.0])
+    batch = history_shares(np.stack([interests] * 2), np.stack([active, [True, False, False]]),
+                           items, np.array([[1, 2, 3, 0, 0], [0, 0, 0, 0, 0]]))
+    np.testing.assert_allclose(batch, [[2 / 3, 1 / 3, 0.0], [0.0, 0.0, 0.0]])
+
+
 @pytest.mark.parametrize("strategy", MERGE_STRATEGIES)
 def test_fewer_candidates_than_n_and_one_active_interest(strategy):
     genre = np.zeros(10, dtype=int)
     one = [[(2, 0.5), (1, 0.4)], [], []]  # one active interest, two candidates
-    out = merge(one, 10, strategy, genre)
+    out = merge(one, 10, strategy, genre, weights=np.array([1.0, 0.0, 0.0]))
     assert [(i, k) for i, _, k in out] == [(2, 0), (1, 0)]
-    assert merge([[], []], 5, strategy, genre) == []
-    many = merge(LISTS, 50, strategy, genre)
+    assert merge([[], []], 5, strategy, genre, weights=np.zeros(2)) == []
+    many = merge(LISTS, 50, strategy, genre, weights=np.ones(2))
     assert sorted(i for i, _, _ in many) == [1, 3, 4, 5, 6]  # every distinct item once
 
 

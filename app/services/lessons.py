@@ -1,0 +1,142 @@
+"""The lesson in words: sentences built from measured figures only (a sweep's summary, a
+user's tastes), so a claim is never shown without the figure that supports it, and a claim the
+figures contradict is not shown at all."""
+
+from __future__ import annotations
+
+TASTE_FIGURES = (
+    "Mean ± sd over seeds. **taste_recall**: share of a user's true tastes that some "
+    "interest's own top 10 is mostly (≥ 60%) made of, i.e. routing found the taste. "
+    "**taste_coverage@50**: share of a user's tastes with at least 3 movies in the merged top "
+    "50, i.e. the merge kept it. Recall@50: share of the user's later ratings in the merged "
+    "top 50.")
+
+
+def _pair(summary: dict) -> dict | None:
+    """The comparison of the smallest against the largest value of a sweep."""
+    values = summary.get("values") or []
+    if len(values) < 2:
+        return None
+    return next((c for c in summary["comparisons"]
+                 if c["a"] == values[0] and c["b"] == values[-1]), None)
+
+
+VERDICTS = {"unknown": "cannot tell yet", "exceeds": "a real difference",
+            "within": "no difference beyond noise"}
+
+
+def _head(a: str, b: str, verdict: str) -> str:
+    return f"**{a} vs {b}: {VERDICTS[verdict]}.**"
+
+
+def lists_verdict(c: dict, n: int) -> str:
+    """One comparison of mind_core.evaluation.overlap.versus_floor (the lists of two K values
+    against two seeds of one), in words."""
+    a, b = f"K={c['a']}", f"K={c['b']}"
+    if c["between"] is None or c["floor"] is None:
+        return f"{a} vs {b}: needs two seeds to compare."
+    shared = (f"Their merged top {n} share {c['between']:.2f} (Jaccard, models of different "
+              f"seeds) while two seeds of one K share {c['floor']:.2f}")
+    if c["verdict"] == "unknown":
+        return f"{_head(a, b, 'unknown')} {shared}; with one seed pair there is no spread."
+    spread = f"the gap, {c['gap']:+.3f}, against twice the seed spread ({2 * c['sd']:.3f})"
+    if c["verdict"] == "exceeds":
+        return f"{_head(a, b, 'exceeds')} {shared}: {spread}."
+    return (f"{_head(a, b, 'within')} {shared}: {spread}. Retraining {a} with another seed "
+            f"changes its list about as much as switching to {b}.")
+
+
+def k_verdict(summary: dict, metric: str) -> str:
+    """The smallest against the largest K on ``metric``, against twice the seed spread."""
+    c = _pair(summary)
+    if c is None or metric not in c.get("metrics", {}):
+        return "Train a second K value to compare."
+    g = c["metrics"][metric]
+    a, b = f"K={c['a']}", f"K={c['b']}"
+    rows = {r["value"]: r["metrics"][metric] for r in summary["results"]}
+    moved = (f"{metric} {rows[c['a']]['mean']:.3f} → {rows[c['b']]['mean']:.3f} "
+             f"({g['relative']:+.0%})" if g["relative"] is not None else metric)
+    if g["verdict"] == "unknown":
+        return (f"{_head(a, b, 'unknown')} {moved}, but with one seed there is no spread to "
+                "read the gap against: train a second seed.")
+    return (f"{_head(a, b, g['verdict'])} {moved}: the gap, {g['gap']:+.3f}, against twice "
+            f"the seed spread ({2 * g['sd']:.3f}).")
+
+
+def playground_reading(summary: dict) -> str:
+    """Why the extra interests paid here or did not, from the taste figures."""
+    rows = summary["results"]
+    if len(rows) < 2 or "taste_recall" not in rows[0]["metrics"]:
+        return ""
+    one, many = rows[0], rows[-1]
+
+    def m(row, name):
+        return row["metrics"][name]["mean"]
+
+    found = (f"K={one['value']} finds {m(one, 'taste_recall'):.0%} of a user's tastes, "
+             f"K={many['value']} {m(many, 'taste_recall'):.0%}")
+    kept = (f"the merged top 50 keeps {m(one, 'taste_coverage@50'):.0%} against "
+            f"{m(many, 'taste_coverage@50'):.0%}")
+    gain = m(many, "Recall@50") - m(one, "Recall@50")
+    if m(many, "taste_recall") > m(one, "taste_recall") and \
+            m(many, "taste_coverage@50") > m(one, "taste_coverage@50") and gain > 0:
+        return (f"**Where the gain comes from.** {found}; {kept}. One vector sits among the "
+                "tastes it saw most; several interests each hold one taste, and the merge "
+                f"gives each a share of the list, so the later ratings of every taste get hit "
+                f"(Recall@50 {gain:+.3f}).")
+    if m(many, "taste_recall") > m(one, "taste_recall"):
+        return (f"**Found but not kept.** {found}, but {kept}: the merge let one interest "
+                "fill the list, so the tastes the others found are not recommended.")
+    return (f"**No taste to gain.** {found}: with these knobs one vector already covers "
+            "what the users rate (few tastes, or tastes mixed too often to separate).")
+
+
+def user_tastes_text(view: dict) -> str:
+    """One user's true tastes, each with the interest that found it or a cross."""
+    names = view["clusters"]
+    lines = [f"**True tastes: {', '.join(names[c] for c in view['tastes'])}**", ""]
+    for c in view["tastes"]:
+        by = [i for i in view["interests"] if i["found"] and i["cluster"] == c]
+        if by:
+            who = ", ".join(f"interest {i['k'] + 1} ({i['share']:.0%} of its top 10)"
+                            for i in by)
+            lines.append(f"- ✓ {names[c]}: found by {who}")
+        else:
+            lines.append(f"- ✗ {names[c]}: no interest's top 10 is mostly {names[c]}")
+    extra = [i for i in view["interests"] if i["active"] and not i["found"]]
+    for i in extra:
+        what = names[i["cluster"]] if i["cluster"] >= 0 else "nothing"
+        lines.append(f"- interest {i['k'] + 1}: mostly {what} ({i['share']:.0%}), not one of "
+                     "the user's tastes" if i["cluster"] not in view["tastes"] else
+                     f"- interest {i['k'] + 1}: {what} at {i['share']:.0%}, under the 60% "
+                     "that counts as finding it")
+    dup = len([i for i in view["interests"] if i["found"]]) - (len(view["tastes"])
+                                                               - len(view["missed"]))
+    if dup > 0:
+        lines.append(f"\n{dup} interest(s) repeat a taste another interest already holds.")
+    return "\n".join(lines)
+
+
+def k_lesson(summary: dict, n_items: int, metric: str) -> str:
+    """Why K paid on this dataset or did not, from the K sweep's own figures."""
+    c = _pair(summary)
+    rows = {r["value"]: r["metrics"] for r in summary["results"]}
+    if c is None or metric not in c.get("metrics", {}):
+        return ""
+    g = c["metrics"][metric]
+    one, many = rows[c["a"]], rows[c["b"]]
+    if g["verdict"] == "exceeds" and g["gap"] > 0 and "taste_recall" in one:
+        return (f"**Several interests pay here.** K={c['b']} finds "
+                f"{many['taste_recall']['mean']:.0%} of a user's known tastes against "
+                f"{one['taste_recall']['mean']:.0%} for one vector, and its merged top 50 keeps "
+                f"{many['taste_coverage@50']['mean']:.0%} of them against "
+                f"{one['taste_coverage@50']['mean']:.0%}: every taste's later ratings get hit.")
+    if g["verdict"] == "exceeds":
+        return ""  # a difference without the truth to explain it: the verdict says enough
+    spread = (f" (Diversity@50 of K={c['a']}: {one['Diversity@50']['mean']:.2f})"
+              if "Diversity@50" in one else "")
+    return (f"**Why K={c['b']} does not pay here.** A top 50 is {50 / max(1, n_items - 1):.0%} "
+            f"of this catalogue, so one vector already spans several genres{spread}; and the "
+            "held-out movies follow the user's latest taste, which the best-scored interest "
+            "already holds. The Playground shows data where users have separate tastes and "
+            "the extra interests do pay.")

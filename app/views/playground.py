@@ -1,0 +1,185 @@
+"""Playground: write a taste mixture from knobs, train a few K values on it in the background,
+and see when several interests pay: the K curve with seed bands and its verdict, how many of
+the users' known tastes the interests find and the merged list keeps, and one user's tastes
+beside their interests on the map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app.components import charts
+from app.components.widgets import READABLE, page_header, show_failure, start_training
+from app.services import catalog, lessons, loaders, state
+from app.services.training import being_trained, board
+from mind_core.data.tastes import PLAYGROUND, TastesConfig, taste_datasets
+from mind_core.serving import PROJECTION_FILE
+from mind_core.workflow import playground as pg
+
+PAGE = {"title": "Playground", "url_path": "playground", "icon": ":material/science:"}
+FIGURES = ["Recall@50", "taste_recall", "taste_coverage@50"]
+SIZES = {"600 movies in 6 genres": (600, 6), "1,200 movies in 12 genres": (1_200, 12),
+         "2,700 movies in 18 genres": (2_700, 18)}
+
+
+def render() -> None:
+    page_header(
+        "Playground: when do several interests pay?",
+        "Users here have a known set of tastes (genre clusters) and move between them as they "
+        "rate. Set how many tastes they have and how sticky they are, train K = 1 against "
+        "more interests, and read whether the extra interests find the tastes, and whether "
+        "the merged list keeps them.")
+    knobs, ks, seeds, go = knob_form()
+    if go:
+        launch(knobs, ks, seeds)
+    plan = current_plan()
+    if plan is None:
+        st.info("Set the knobs and press **Generate and train**: a dataset of this size "
+                "trains K = 1 and 4 over two seeds in a few minutes here.")
+        return
+    results(plan)
+    earlier()
+
+
+def knob_form() -> tuple[TastesConfig, list[int], list[int], bool]:
+    """The dataset's knobs and the models to train; whether the button was pressed."""
+    d = PLAYGROUND
+    with st.form("playground_form"):
+        a, b, c = st.columns(3)
+        tastes = a.slider("Tastes per user", 1, 6, d.tastes, help="Each user has this many "
+                          "genre clusters they like (a range: drawn per user).")
+        stickiness = a.slider("Stickiness", 0.5, 0.95, d.stickiness, 0.05,
+                              help="Chance the next rating stays in the current taste.")
+        stray = a.slider("Stray rate", 0.0, 0.3, d.stray, 0.01,
+                         help="Chance a rating is from a genre outside the user's tastes.")
+        history = b.slider("Ratings per user", 20, 100, d.history, help="History length.")
+        size = b.selectbox("Catalogue", list(SIZES), index=1)
+        users = b.select_slider("Users", [500, 1_000, 2_000], value=d.users)
+        ks = c.multiselect("K values", [1, 2, 4, 8], default=list(pg.DEFAULT_KS))
+        seeds = c.multiselect("Seeds", [0, 1, 2], default=list(pg.DEFAULT_SEEDS),
+                              help="Two seeds give the band and the noise floor.")
+        data_seed = c.number_input("Generator seed", 0, 999, d.seed)
+        go = st.form_submit_button("Generate and train", type="primary",
+                                   icon=":material/play_arrow:")
+    items, clusters = SIZES[size]
+    knobs = TastesConfig(users=int(users), items=items, clusters=clusters,
+                         tastes=tuple(tastes), history=tuple(history),
+                         stickiness=float(stickiness), stray=float(stray), seed=int(data_seed))
+    return knobs, ks, seeds, go
+
+
+def launch(knobs: TastesConfig, ks: list[int], seeds: list[int]) -> None:
+    """Write the dataset if new, and train what it lacks in the background."""
+    try:
+        plan = pg.plan(knobs, ks, seeds)
+        with st.spinner("Writing the dataset…"):
+            pg.prepare(plan)
+    except (ValueError, *READABLE) as e:
+        st.error(f"**Not started.** {e}")
+        return
+    state.put("playground", (plan.dataset, tuple(sorted(set(ks))), tuple(sorted(set(seeds)))))
+    todo = [c for c in pg.missing(plan) if not being_trained(plan.dataset, c)]
+    if todo:
+        start_training(plan.dataset, plan.dataset, todo, True,
+                       f"Training {len(todo)} model(s) on {plan.dataset} in the background.")
+    else:
+        st.success(f"Every model of this request is built on {plan.dataset}: nothing to train.")
+
+
+def current_plan() -> pg.Plan | None:
+    chosen = state.get("playground")
+    if not chosen:
+        return None
+    name, ks, seeds = chosen
+    known = dict(taste_datasets())
+    if name not in known:
+        return None
+    return pg.plan(known[name], ks, seeds)
+
+
+def results(plan: pg.Plan) -> None:
+    """The request's figures, updated while its models train."""
+    running = [c for c in plan.configs if being_trained(plan.dataset, c)]
+    if running:
+        watch(plan, catalog.signature(plan.dataset))
+    summary = summary_of(plan, catalog.signature(plan.dataset))
+    st.subheader(f"{plan.dataset}: " + knobs_text(plan.knobs))
+    if summary is None:
+        st.info("The first model is training; its figures appear here when it is built.")
+        return
+    rows = summary["results"]
+    st.plotly_chart(charts.metrics_with_bands(rows, summary["popularity"], FIGURES, "K"),
+                    width="stretch", key="playground_curve")
+    st.markdown(lessons.k_verdict(summary, pg.HEADLINE))
+    table = {f"K={r['value']}": {m: f"{r['metrics'][m]['mean']:.3f} ± {r['metrics'][m]['sd']:.3f}"
+                                 for m in FIGURES if m in r["metrics"]} | {"seeds": len(r["seeds"])}
+             for r in rows}
+    st.dataframe(pd.DataFrame(table).T, width="stretch")
+    st.caption(lessons.TASTE_FIGURES)
+    st.markdown(lessons.playground_reading(summary))
+    user_map(plan)
+
+
+@st.fragment(run_every=3.0)
+def watch(plan: pg.Plan, before: tuple) -> None:
+    """Progress of the request's training; the page reruns when a model lands."""
+    for job in board().active():
+        if job.dataset == plan.dataset:
+            c = job.config
+            st.progress(job.fraction(), text=f"Training model {job.current + 1} of "
+                        f"{len(job.configs)} (K={c.interest_num}, seed {c.seed}), {job.state}")
+    if catalog.signature(plan.dataset) != before:
+        st.rerun(scope="app")
+
+
+@st.cache_data(show_spinner="Reading the models…", max_entries=16)
+def summary_of(_plan: pg.Plan, signature: tuple) -> dict | None:
+    return pg.read(_plan)
+
+
+def knobs_text(k: TastesConfig) -> str:
+    return (f"{k.users:,} users, {k.items:,} movies in {k.clusters} genres, {k.tastes[0]}–"
+            f"{k.tastes[1]} tastes each, {k.history[0]}–{k.history[1]} ratings, stickiness "
+            f"{k.stickiness:g}, stray {k.stray:g}, generator seed {k.seed}")
+
+
+def user_map(plan: pg.Plan) -> None:
+    """One user's true tastes beside their interests (the largest K built, first seed)."""
+    bundles = [b for b in pg.built(plan) if b.config.seed == min(c.seed for c in plan.configs)]
+    mapped = [b for b in bundles if (Path(b.path) / PROJECTION_FILE).is_file()]
+    if not mapped:
+        return
+    bundle = max(mapped, key=lambda b: b.config.interest_num)
+    mtime = dict(catalog.signature(plan.dataset)).get(str(bundle.path), 0)
+    loaded = loaders.load_path(str(bundle.path), mtime)
+    data = loaded.data
+    st.subheader(f"One user's tastes and the K={bundle.config.interest_num} interests")
+    users = data.encoded.user_ids[data.split.test.users]
+    user = st.selectbox("User", users.tolist(), key="playground_user")
+    row = data.encoded.user_row(int(user))
+    try:
+        view = pg.user_view(loaded.bundle, data, row)
+        projection = loaders.get_projection(str(bundle.path), mtime)
+    except (ValueError, *READABLE) as e:
+        show_failure("Cannot draw the map", e)
+        return
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(charts.tastes_map(view, projection["items_xy"],
+                                          projection["interests_xy"][row]),
+                        width="stretch", key="playground_map")
+    with right:
+        st.markdown(lessons.user_tastes_text(view))
+
+
+def earlier() -> None:
+    """The taste mixtures already written, to go back to."""
+    known = taste_datasets()
+    if len(known) < 2:
+        return
+    with st.expander(f"Datasets written so far ({len(known)})"):
+        st.dataframe(pd.DataFrame([{"dataset": n, "knobs": knobs_text(k),
+                                    "models": len(catalog.catalog(n))} for n, k in known]),
+                     hide_index=True, width="stretch")

@@ -1,0 +1,114 @@
+"""The playground: a taste mixture written from a person's knobs, MIND trained on it for a few K
+values and seeds, and the result read as a K sweep against the seed noise, with the figures
+only the truth can give.
+
+The same knobs name the same dataset (:func:`mind_core.data.tastes.dataset_name`) and the same
+K and seed the same bundle, so nothing is generated or trained twice: :func:`plan` lists what a
+request needs and :func:`missing` what of it is not built yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from mind_core.artifacts.bundle import Bundle
+from mind_core.artifacts.paths import default_bundle_path
+from mind_core.config import MINDConfig
+from mind_core.data.tastes import TastesConfig, dataset_name, ensure_tastes
+from mind_core.evaluation.tastes import THRESHOLD, interest_clusters
+from mind_core.serving.retrieval import recommend
+from mind_core.workflow.defaults import default_merge, taste_config
+from mind_core.workflow.pipeline import bundle_data
+from mind_core.workflow.scoring import OWN_N, dataset_truth
+from mind_core.workflow.sweep import collect, summarize
+
+DEFAULT_KS = (1, 4)
+DEFAULT_SEEDS = (0, 1)
+HEADLINE = "Recall@50"  # the future protocol's figure the verdict reads
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one request of the playground needs."""
+
+    knobs: TastesConfig
+    dataset: str  # the data folder's name for these knobs
+    base: MINDConfig  # the configuration every model shares but K and seed
+    configs: list[MINDConfig]  # seed-major: every K of the first seed comes first
+
+
+def plan(knobs: TastesConfig, ks=DEFAULT_KS, seeds=DEFAULT_SEEDS) -> Plan:
+    """The dataset and models for ``knobs`` at K values ``ks`` over ``seeds``. The first seed
+    of every K comes first, so the K curve can be drawn before the second seed's band."""
+    knobs.check()
+    ks, seeds = sorted({int(k) for k in ks}), sorted({int(s) for s in seeds})
+    if not ks or not seeds:
+        raise ValueError("choose at least one K and one seed")
+    name = dataset_name(knobs)
+    base = taste_config()  # the folder may not exist yet: no need to look for its truth
+    configs = [replace(base, interest_num=k, seed=s) for s in seeds for k in ks]
+    return Plan(knobs=knobs, dataset=name, base=base, configs=configs)
+
+
+def prepare(p: Plan, root: Path | None = None, progress=None) -> Path:
+    """Write the plan's dataset if it is not in the data folder yet (reused otherwise)."""
+    return ensure_tastes(p.knobs, root, progress)
+
+
+def missing(p: Plan) -> list[MINDConfig]:
+    """The plan's models not built yet (in the plan's order)."""
+    return [c for c in p.configs
+            if not (default_bundle_path(c, p.dataset) / "config.json").is_file()]
+
+
+def built(p: Plan) -> list[Bundle]:
+    """The plan's K values and seeds that are on disk (any other K or seed of the same base is
+    left out, so the page shows what was asked)."""
+    ks = {c.interest_num for c in p.configs}
+    seeds = {c.seed for c in p.configs}
+    return [b for b in collect(p.dataset, p.base, "interest_num")
+            if b.config.interest_num in ks and b.config.seed in seeds]
+
+
+def read(p: Plan, bundles: list[Bundle] | None = None) -> dict | None:
+    """The built models as a K sweep (:func:`mind_core.workflow.sweep.summarize`, under the
+    dataset's default merge, taste figures included), or None when nothing is built."""
+    bundles = built(p) if bundles is None else bundles
+    if not bundles:
+        return None
+    data = bundle_data(bundles[0])
+    return summarize(bundles, "interest_num", data, merge=default_merge(p.dataset),
+                     with_interests=False)
+
+
+__all__ = ["Plan", "plan", "prepare", "missing", "built", "read", "DEFAULT_KS",
+           "DEFAULT_SEEDS", "HEADLINE", "user_view"]
+
+
+def user_view(bundle: Bundle, data, row: int) -> dict:
+    """One user's true tastes beside their interests: ``tastes`` (cluster ids), ``clusters``
+    (names), ``interests`` (per k: ``active``, ``cluster`` the majority of its own top
+    :data:`~mind_core.workflow.scoring.OWN_N` or -1, ``share`` of it, ``found`` whether that
+    counts as finding a taste), ``missed`` (tastes no interest found) and ``item_cluster``
+    (I+1,) for the map."""
+    truth = dataset_truth(data, bundle.meta.get("dataset", ""))
+    if truth is None:
+        raise ValueError(f"{bundle.meta.get('dataset')!r} has no truth: not a taste mixture")
+    rec = recommend(bundle, data, row, n=OWN_N, backend="exact")
+    own = np.zeros((1, len(rec.per_interest), OWN_N), dtype=np.int64)
+    for k, hits in enumerate(rec.per_interest):
+        own[0, k, :len(hits)] = [c for c, _ in hits]
+    majority, share = interest_clusters(own, truth.item_cluster, len(truth.clusters))
+    tastes = [int(c) for c in np.flatnonzero(truth.tastes[row])]
+    interests = [{"k": k, "active": bool(rec.active[k]), "cluster": int(majority[0, k]),
+                  "share": float(share[0, k]),
+                  "found": bool(rec.active[k] and share[0, k] >= THRESHOLD
+                                and majority[0, k] in tastes)}
+                 for k in range(len(rec.per_interest))]
+    found = {i["cluster"] for i in interests if i["found"]}
+    return {"tastes": tastes, "clusters": truth.clusters, "interests": interests,
+            "missed": [c for c in tastes if c not in found], "item_cluster": truth.item_cluster,
+            "per_interest": rec.per_interest}

@@ -1,0 +1,92 @@
+"""Shareable links (the view in the query string, bad parameters falling back with a notice) and
+the Playground page over a small taste mixture whose models are built beforehand."""
+
+from __future__ import annotations
+
+import pytest
+from test_app import MAIN, TIMEOUT, merged_table, ok, switch_page
+
+from mind_core.artifacts import model_name
+from mind_core.config import MINDConfig
+from mind_core.data.tastes import TastesConfig
+from mind_core.workflow import playground as pg
+from mind_core.workflow.pipeline import ensure_bundle
+
+
+def app_with(query: dict):
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app
+
+
+def k_bundle(k: int) -> str:
+    """The tiny model of K=k, seed 0 (other configurations may be on disk: the Train page's)."""
+    from conftest import TINY_CONFIG  # the root conftest, beside this folder's
+
+    return model_name(MINDConfig(**TINY_CONFIG, interest_num=k))
+
+
+def test_a_link_opens_the_same_view(home):
+    name = k_bundle(2)
+    app = ok(app_with({"dataset": "ml-100k", "model": name, "user": "5", "n": "25",
+                       "merge": "round_robin"}))
+    assert app.sidebar.radio(key="w_k").value == 2
+    assert app.sidebar.selectbox(key="w_user").value == 5
+    assert len(merged_table(app)) == 25
+    assert app.radio(key="w_merge").value == "round_robin"
+    assert not [i for i in app.info if "link" in i.value]
+    link = dict(app.query_params)
+    assert link["model"] == name and link["user"] == "5" and link["n"] == "25"
+    app.sidebar.radio(key="w_k").set_value(4)
+    ok(app)
+    assert app.query_params["model"] == k_bundle(4)  # the link follows the view
+
+
+def test_a_bad_link_falls_back_with_one_notice(home):
+    app = ok(app_with({"user": "999999", "merge": "best", "n": "many", "model": "mind-k9-x"}))
+    notices = [i.value for i in app.info if "The link asked for" in i.value]
+    assert len(notices) == 1
+    for asked in ("user='999999'", "merge='best'", "n='many'", "model='mind-k9-x'"):
+        assert asked in notices[0]
+    assert len(merged_table(app)) == 10  # the defaults
+    assert app.query_params["merge"] == "max_score" and app.query_params["n"] == "10"
+    ok(app)
+    assert not [i for i in app.info if "The link asked for" in i.value]  # said once
+
+
+KNOBS = TastesConfig(users=500, items=600, clusters=6, tastes=(2, 3), history=(20, 30),
+                     stickiness=0.8, stray=0.05, seed=0)
+
+
+@pytest.fixture(scope="module")
+def taste_plan(home):
+    plan = pg.plan(KNOBS, ks=(1, 4), seeds=(0,))
+    pg.prepare(plan)
+    for config in plan.configs:  # what the page's button would train, built here
+        ensure_bundle(plan.dataset, config, with_serving=config.interest_num == 4)
+    return plan
+
+
+def test_playground_reads_a_built_request(home, taste_plan):
+    app = ok(switch_page(app_with({}), "playground"))
+    assert app.title[0].value.startswith("Playground")
+    form = app.get("form")[0]
+    sliders = {s.label: s for s in app.slider}
+    sliders["Tastes per user"].set_value((2, 3))
+    sliders["Ratings per user"].set_value((20, 30))
+    app.selectbox[0].set_value("600 movies in 6 genres")
+    app.select_slider[0].set_value(500)
+    app.multiselect[1].set_value([0])
+    assert form is not None
+    app.button[0].click()
+    ok(app)
+    assert any("nothing to train" in s.value for s in app.success)
+    assert any(taste_plan.dataset in s.value for s in app.subheader)
+    assert any(p.proto.spec for p in app.get("plotly_chart"))
+    assert any("cannot tell yet" in m.value for m in app.markdown)  # one seed: no spread
+    figures = next(d.value for d in app.dataframe if "taste_recall" in d.value.columns)
+    assert list(figures.index) == ["K=1", "K=4"]
+    assert any("True tastes" in m.value for m in app.markdown)  # the user beside the map

@@ -1,0 +1,113 @@
+"""Scoring the merge: every evaluated user's lists at once (mind_core.serving.lists) agree with
+serving one user at a time, max_score agrees with the full ranking, a bundle records the
+figures of every merge, and the taste figures appear exactly when the dataset has a truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mind_core.artifacts.bundle import load_bundle
+from mind_core.data.tastes import TastesConfig, generate_tastes
+from mind_core.evaluation.ranking import eval_set_metrics
+from mind_core.evaluation.tastes import taste_figures
+from mind_core.serving import (
+    MERGE_STRATEGIES,
+    interest_weights,
+    merged_tops,
+    own_tops,
+    recommend,
+)
+from mind_core.workflow.pipeline import (
+    bundle_data,
+    bundle_merge,
+    bundle_merges,
+    evaluate_bundle,
+    load_data,
+    report,
+)
+from mind_core.workflow.scoring import dataset_truth, full_ranking, score_merges
+
+
+@pytest.fixture(scope="module")
+def k4(model_home):
+    bundle = load_bundle(model_home["bundles"][4])
+    return bundle, bundle_data(bundle)
+
+
+@pytest.mark.parametrize("strategy", MERGE_STRATEGIES)
+def test_all_users_lists_equal_serving_each_user_exactly(k4, strategy):
+    bundle, data = k4
+    ev = data.split.test
+    interests, active = bundle.user_interests[ev.users], bundle.user_active[ev.users]
+    own_items, own_scores = own_tops(data.split, ev, interests, active, bundle.item_vectors, 20)
+    weights = interest_weights(ev, interests, active, bundle.item_vectors)
+    top = merged_tops(own_items, own_scores, strategy, 20, data.encoded.primary_genre, weights)
+    for i in (0, 7, len(ev.users) // 2, len(ev.users) - 1):
+        rec = recommend(bundle, data, int(ev.users[i]), n=20, merge=strategy, backend="exact")
+        assert top[i].tolist() == [item for item, _, _ in rec.merged]
+
+
+def test_max_score_over_interest_tops_equals_the_full_ranking(k4):
+    bundle, data = k4
+    ev = data.split.test
+    interests, active = bundle.user_interests[ev.users], bundle.user_active[ev.users]
+    own_items, own_scores = own_tops(data.split, ev, interests, active, bundle.item_vectors, 50)
+    merged = merged_tops(own_items, own_scores, "max_score", 50)
+    full = full_ranking(data, interests, active, bundle.item_vectors, 50)
+    assert (merged == full).mean() > 0.999  # equal but where exact scores tie
+    figures = eval_set_metrics(merged, data.split, ev, data.encoded)
+    recorded = bundle_merges(bundle, data, ["max_score"])["max_score"]
+    for name in recorded:
+        assert figures[name] == pytest.approx(recorded[name], abs=1e-3), name
+
+
+def test_a_bundle_records_every_merge_and_its_own(k4):
+    bundle, data = k4
+    recorded = bundle.metrics
+    assert set(recorded["by_merge"]) == set(MERGE_STRATEGIES)
+    assert recorded["test"] == recorded["by_merge"][bundle_merge(bundle)]
+    again = evaluate_bundle(bundle, data)  # from the stored vectors alone
+    for name, value in recorded["test"].items():
+        assert again[name] == pytest.approx(value, abs=2e-3), name
+    assert "taste_recall" not in recorded["test"]  # ml-100k has no truth
+    out = report(bundle, data)
+    name = f"MIND K={bundle.config.interest_num}"
+    assert out["merge"] == bundle_merge(bundle)
+    assert out["models"][name] == out["merges"][name][out["merge"]]
+    assert set(out["merges"][name]) == set(MERGE_STRATEGIES)
+    assert out["merges"]["MIND K=1"]["max_score"]["HR@50"] > 0
+
+
+def test_taste_figures_come_with_a_truth_and_match_their_definition(tmp_path):
+    folder = tmp_path / "tiny-tastes"
+    generate_tastes(folder, TastesConfig(users=120, items=300, clusters=6, tastes=(2, 3),
+                                         history=(20, 40), seed=4))
+    data = load_data(folder, 10, "future")
+    truth = dataset_truth(data, folder)
+    assert truth is not None and dataset_truth(data, tmp_path / "elsewhere") is None
+    ev = data.split.test
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(data.encoded.n_items, 8)).astype(np.float32)
+    interests = rng.normal(size=(len(ev.users), 3, 8)).astype(np.float32)
+    active = rng.random((len(ev.users), 3)) < 0.8
+    active[:, 0] = True
+    scored = score_merges(data, interests, active, items, truth=truth, n=50)
+    # independently: brute-force own top 10 per interest, history excluded
+    own = np.zeros((len(ev.users), 3, 10), dtype=np.int64)
+    for i in range(len(ev.users)):
+        seen = set(data.split.seen_before(ev, i).tolist()) | {0}
+        for k in range(3):
+            order = [c for c in np.argsort(-(items @ interests[i, k]), kind="stable")
+                     if c not in seen]
+            own[i, k] = order[:10] if active[i, k] else 0
+    own_items, own_scores = own_tops(data.split, ev, interests, active, items, 50)
+    weights = interest_weights(ev, interests, active, items)
+    for strategy, figures in scored.items():
+        top = merged_tops(own_items, own_scores, strategy, 50, data.encoded.primary_genre,
+                          weights)
+        want = taste_figures(own, active, top, truth.item_cluster, truth.tastes[ev.users])
+        assert figures["taste_recall"] == pytest.approx(want.taste_recall), strategy
+        assert figures["purity"] == pytest.approx(want.purity), strategy
+        assert figures["taste_coverage@50"] == pytest.approx(want.coverage), strategy
+        assert figures["Recall@50"] >= 0
