@@ -12,7 +12,7 @@ TASTES := data/tastes/truth.json
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test setup data models lint bench clean
+.PHONY: run serve-public test setup data models lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,19 +38,28 @@ data: $(DATA)
 $(TASTES): | $(STAMP)
 	$(VENV)/bin/mind-core data synth --preset tastes --out data/tastes --quiet
 
+# Before serving: only the default K=4 model with its index and map (the Explore page's).
 models: $(DATA)
-	$(VENV)/bin/mind-core build-defaults --dataset ml-100k
+	$(VENV)/bin/mind-core build-defaults --dataset ml-100k --interest-num 4
 
-# After the app is up, in the background at low priority, one after another: the second seed
-# of each default model (the Compare page's noise floor), then the taste mixture's models
-# (seed 0 with index and map, then two more seeds). The app shows each when it is ready.
+# After the app is up, in the background at low priority, one after another: the other K
+# values, the second seed of each (the Compare page's noise floor), then the taste mixture's
+# models (seed 0 with index and map, then two more seeds). The app shows each when it lands.
 run: models $(TASTES)
-	( nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 --no-serving; \
+	( nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k; \
+	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 --no-serving; \
 	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset tastes; \
 	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset tastes --seeds 1 2 \
 		--no-serving ) > data/artifacts/background.log 2>&1 &
 	$(VENV)/bin/streamlit run app/main.py --server.address $(ADDRESS) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
+
+# Share the app with a room: every address, and training from the browser only with TOKEN
+# (`make serve-public TOKEN=...`; without TOKEN the browser cannot train at all).
+serve-public: models
+	MIND_PUBLIC=1 MIND_TRAIN_TOKEN="$(TOKEN)" $(VENV)/bin/streamlit run app/main.py \
+		--server.address 0.0.0.0 --server.port $(PORT) --server.headless true \
+		--browser.gatherUsageStats false
 
 test: $(TEST_STAMP) $(DATA)
 	$(VENV)/bin/ruff check .

@@ -6,8 +6,16 @@ from __future__ import annotations
 import streamlit as st
 
 from app.services import catalog, loaders, state, tables
-from app.services.training import TrainingLocked, being_trained, board
+from app.services.training import (
+    TrainingLocked,
+    TrainingRefused,
+    being_trained,
+    board,
+    is_public,
+    refusal,
+)
 from mind_core.errors import BundleError, DataError
+from mind_core.workflow import DEFAULT_INTEREST_NUMS
 
 READABLE = (BundleError, DataError, FileNotFoundError, ValueError, KeyError, OSError)
 
@@ -16,6 +24,10 @@ def sidebar(page: str) -> state.Selection:
     """Dataset, configuration, K and user pickers (all persisted across pages)."""
     sel = state.selection()
     with st.sidebar:
+        if is_public():
+            st.text_input("Training token", type="password", key="train_token",
+                          help="This server is shared: training from the browser needs the "
+                               "token it was started with.")
         datasets = catalog.available_datasets()
         st.selectbox("Dataset", datasets, key=state.bind("dataset", datasets),
                      on_change=dataset_changed, disabled=len(datasets) < 2,
@@ -31,6 +43,7 @@ def sidebar(page: str) -> state.Selection:
                 for e in broken:
                     st.caption(f"`{e.name}`: {e.error}")
         model_pickers(sel)
+        background_notice(sel)
         if sel.problem:
             return sel
         user_pickers(sel)
@@ -57,6 +70,18 @@ def model_pickers(sel: state.Selection) -> None:
                  help="The same configuration trained from another random start. "
                       "Differences between seeds are the noise every comparison is "
                       "read against.")
+
+
+def background_notice(sel: state.Selection) -> None:
+    """Default K values not built yet while models are being built (e.g. by `make run` after
+    the first page is served): say so, and rerun the page when one lands."""
+    built = {e.k for e in sel.family_entries}
+    missing = [k for k in DEFAULT_INTEREST_NUMS if k not in built]
+    if not missing or not catalog.building(sel.dataset):
+        return
+    st.info(f"Building K={', '.join(map(str, missing))} in the background; the pages add "
+            "them when they land.", icon=":material/autorenew:")
+    poll_catalogue(sel.dataset, catalog.signature(sel.dataset))
 
 
 def user_pickers(sel: state.Selection) -> None:
@@ -117,9 +142,13 @@ def offer_training(dataset: str, dataset_name: str, configs: list, what: str, ke
     if running:
         st.info(f"Training {len(running)} model(s) for {what} in the background; this page "
                 "shows them as soon as they are built.", icon=":material/autorenew:")
+    reason = training_refusal()
     if waiting and st.button(f"Train {len(waiting)} model(s) for {what} in the background",
-                             key=key, icon=":material/model_training:"):
+                             key=key, icon=":material/model_training:", disabled=bool(reason),
+                             help=reason):
         offer_training_now(dataset, dataset_name, waiting)
+    if waiting and reason:
+        st.caption(reason)
 
 
 def offer_training_now(dataset: str, dataset_name: str, configs: list) -> None:
@@ -133,14 +162,20 @@ def start_training(dataset: str, dataset_name: str, configs: list, with_serving:
                    started: str) -> None:
     """A background job for ``configs``; says ``started``, or why it could not start."""
     try:
-        board().start(dataset, configs, dataset_name, with_serving=with_serving)
-    except TrainingLocked as e:
-        st.error(str(e))
+        board().start(dataset, configs, dataset_name, with_serving=with_serving,
+                      token=st.session_state.get("train_token"))
+    except (TrainingLocked, TrainingRefused) as e:
+        st.error(f"**Not started.** {e}")
         return
     except READABLE as e:
         show_failure("Could not start training", e)
         return
     st.success(started)
+
+
+def training_refusal() -> str | None:
+    """Why this session may not start training here (None: it may)."""
+    return refusal(st.session_state.get("train_token"))
 
 
 def refresh_when_built(dataset: str, configs: list, dataset_name: str) -> None:

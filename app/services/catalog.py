@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from mind_core.artifacts import list_bundles, verify_bundle
+from mind_core.artifacts import artifacts_dir, is_held, list_bundles, verify_bundle
 from mind_core.config import PAPER_FAITHFUL, MINDConfig
 from mind_core.data.fetch import GROUPLENS_FILES, data_dir
 
@@ -33,6 +33,13 @@ def available_datasets() -> list[str]:
         names |= {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     names.add(DEFAULT_DATASET)
     return sorted(names, key=lambda n: (n != DEFAULT_DATASET, n))
+
+
+def building(dataset: str) -> bool:
+    """Whether any model of ``dataset`` is being trained now by a live process (its lock is
+    held: this server's jobs, `make run`'s background builds, any `mind-core` command)."""
+    folder = artifacts_dir(dataset)
+    return folder.is_dir() and any(is_held(p) for p in folder.glob(".lock-*"))
 
 
 def signature(dataset: str) -> tuple:

@@ -47,10 +47,17 @@ def lists_verdict(c: dict, n: int) -> str:
 
 
 def k_verdict(summary: dict, metric: str) -> str:
-    """The smallest against the largest K on ``metric``, against twice the seed spread."""
-    c = _pair(summary)
-    if c is None or metric not in c.get("metrics", {}):
+    """The smallest K against every other on ``metric``, each against twice the seed
+    spread: one markdown line per pair."""
+    values = summary.get("values") or []
+    pairs = [c for c in summary["comparisons"] if values and c["a"] == values[0]
+             and metric in c.get("metrics", {})]
+    if not pairs:
         return "Train a second K value to compare."
+    return "\n".join(f"- {_one_verdict(summary, c, metric)}" for c in pairs)
+
+
+def _one_verdict(summary: dict, c: dict, metric: str) -> str:
     g = c["metrics"][metric]
     a, b = f"K={c['a']}", f"K={c['b']}"
     rows = {r["value"]: r["metrics"][metric] for r in summary["results"]}

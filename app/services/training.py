@@ -14,10 +14,20 @@ and the CLI exclude each other too; a lock whose process is gone is taken over. 
 ``train_bundle(..., lock=False)`` in its child because the server already holds the locks
 (they are not re-entrant). A failed job shows its error; bundles are written atomically by the
 library, so existing models stay as they were.
+
+Safe to share (docs/design.md, "The app"): browser trainings run one at a time, the others wait
+in a queue every viewer sees, capped at :data:`MAX_QUEUED`; a server trains at most
+:data:`MAX_APP_MODELS` models for its browsers. On a shared server (``MIND_PUBLIC=1``, what
+``make serve-public`` sets) a training starts only with the token the server was given
+(``MIND_TRAIN_TOKEN``), or never when it was given none. :meth:`JobBoard.start` checks all of
+it itself, so no page can start a training around it; pages only grey out their buttons with
+the same reason (:func:`refusal`).
 """
 
 from __future__ import annotations
 
+import hmac
+import os
 import threading
 import time
 import traceback
@@ -38,9 +48,34 @@ from mind_core.artifacts import (
 from mind_core.config import MINDConfig
 from mind_core.workflow.jobs import TrainingFailed, train_in_child
 
-__all__ = ["Job", "JobBoard", "TrainingLocked", "acquire_lock", "being_trained", "board",
-           "lock_path", "release_lock"]
+__all__ = ["Job", "JobBoard", "TrainingLocked", "TrainingRefused", "acquire_lock",
+           "being_trained", "board", "lock_path", "refusal", "release_lock"]
 _held: dict[Path, Lock] = {}  # locks taken through acquire_lock, by path
+MAX_QUEUED = 3  # trainings waiting behind the running one
+MAX_APP_MODELS = 40  # models one server trains for its browsers (about 2 MB-40 MB each)
+
+
+def is_public() -> bool:
+    """Whether this server is shared beyond localhost (``MIND_PUBLIC=1``)."""
+    return os.environ.get("MIND_PUBLIC", "").lower() in ("1", "true", "yes")
+
+
+def refusal(token: str | None) -> str | None:
+    """Why a session holding ``token`` may not start training here, or None if it may."""
+    if not is_public():
+        return None
+    expected = os.environ.get("MIND_TRAIN_TOKEN", "")
+    if not expected:
+        return ("Training from the browser is off on this shared server: it was started "
+                "without a training token (`make serve-public TOKEN=...` allows it).")
+    if token and hmac.compare_digest(token.encode(), expected.encode()):
+        return None
+    return ("Training from the browser needs the training token this shared server was "
+            "started with: enter it in the sidebar.")
+
+
+class TrainingRefused(Exception):
+    """A training the server will not start: no token, a full queue, or the model cap."""
 
 
 def acquire_lock(dataset: str, config: MINDConfig) -> Path:
@@ -73,10 +108,12 @@ class Job:
     paths: list[str] = field(default_factory=list)
     error: str | None = None
     detail: str | None = None
-    started: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.time)  # accepted
+    began: float | None = None  # left the queue and started training
     finished: float | None = None
     locks: list[Path] = field(default_factory=list)
     with_serving: bool = True  # also build the Annoy index and the UMAP map
+    dataset_name: str = ""  # the folder under artifacts/ its bundles go to
 
     @property
     def config(self) -> MINDConfig:
@@ -110,21 +147,40 @@ class Job:
 
 
 class JobBoard:
-    """All training jobs of this server process (shared by every session)."""
+    """All training jobs of this server process (shared by every session): one runs at a
+    time, in the order they were accepted, on one worker thread."""
 
     def __init__(self):
         self.jobs: dict[str, Job] = {}
         self.mutex = threading.Lock()
+        self.accepted_models = 0  # models accepted for training since the server started
+        self.worker: threading.Thread | None = None
 
     def active(self) -> list[Job]:
         return [j for j in self.jobs.values() if j.state in ("queued", "running")]
 
+    def waiting(self) -> list[Job]:
+        return [j for j in self.jobs.values() if j.state == "queued"]
+
     def start(self, dataset: str, configs: list[MINDConfig], dataset_name: str,
-              with_serving: bool = True) -> Job:
-        """Lock every configuration, then train them in a thread. Raises TrainingLocked.
-        ``with_serving=False`` skips the Annoy index and the UMAP map (much faster; the app
-        then searches exactly and shows no map for that model)."""
+              with_serving: bool = True, token: str | None = None) -> Job:
+        """Queue ``configs`` for training, locking each configuration. Raises
+        TrainingRefused (no token on a shared server, a full queue, the model cap) or
+        TrainingLocked. ``with_serving=False`` skips the Annoy index and the UMAP map (much
+        faster; the app then searches exactly and shows no map for that model)."""
+        reason = refusal(token)
+        if reason:
+            raise TrainingRefused(reason)
         with self.mutex:
+            busy = any(j.state == "running" for j in self.jobs.values())
+            if busy and len(self.waiting()) >= MAX_QUEUED:
+                raise TrainingRefused(f"{len(self.waiting())} trainings are already waiting, "
+                                      "the most this server queues: try again when one has "
+                                      "finished (the Train page lists them).")
+            if self.accepted_models + len(configs) > MAX_APP_MODELS:
+                raise TrainingRefused(f"This server has trained {self.accepted_models} models "
+                                      f"for its browsers, and trains at most {MAX_APP_MODELS}: "
+                                      "train more with the `mind-core` command.")
             locks = []
             try:
                 for c in configs:
@@ -134,14 +190,29 @@ class JobBoard:
                     release_lock(path)
                 raise
             job_id = "+".join(model_name(c) for c in configs) + f"@{time.time_ns()}"
-            job = Job(job_id, dataset, list(configs), locks=locks, with_serving=with_serving)
+            job = Job(job_id, dataset, list(configs), locks=locks, with_serving=with_serving,
+                      dataset_name=dataset_name)
             self.jobs[job_id] = job
-        threading.Thread(target=self._run, args=(job, dataset_name), daemon=True,
-                         name=f"train-{job_id}").start()
+            self.accepted_models += len(configs)
+            if self.worker is None or not self.worker.is_alive():
+                self.worker = threading.Thread(target=self._work, daemon=True,
+                                               name="training-worker")
+                self.worker.start()
         return job
 
+    def _work(self) -> None:
+        """Run the queued jobs one after another, until none is left."""
+        while True:
+            with self.mutex:
+                job = next((j for j in self.jobs.values() if j.state == "queued"), None)
+                if job is None:
+                    self.worker = None
+                    return
+                job.state = "running"
+            self._run(job, job.dataset_name)
+
     def _run(self, job: Job, dataset_name: str) -> None:
-        job.state = "running"
+        job.state, job.began = "running", time.time()
         try:
             outs = [default_bundle_path(c, dataset_name) for c in job.configs]
             for path in train_in_child(job.dataset, job.configs, outs, progress=job.progress,

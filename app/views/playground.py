@@ -11,7 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from app.components import charts
-from app.components.widgets import READABLE, page_header, show_failure, start_training
+from app.components.widgets import (
+    READABLE,
+    page_header,
+    show_failure,
+    start_training,
+    training_refusal,
+)
 from app.services import catalog, lessons, loaders, state
 from app.services.training import being_trained, board
 from mind_core.data.tastes import PLAYGROUND, TastesConfig, taste_datasets
@@ -34,13 +40,13 @@ def render() -> None:
     knobs, ks, seeds, go = knob_form()
     if go:
         launch(knobs, ks, seeds)
+    earlier()
     plan = current_plan()
     if plan is None:
         st.info("Set the knobs and press **Generate and train**: a dataset of this size "
                 "trains K = 1 and 4 over two seeds in a few minutes here.")
         return
     results(plan)
-    earlier()
 
 
 def knob_form() -> tuple[TastesConfig, list[int], list[int], bool]:
@@ -61,8 +67,12 @@ def knob_form() -> tuple[TastesConfig, list[int], list[int], bool]:
         seeds = c.multiselect("Seeds", [0, 1, 2], default=list(pg.DEFAULT_SEEDS),
                               help="Two seeds give the band and the noise floor.")
         data_seed = c.number_input("Generator seed", 0, 999, d.seed)
+        reason = training_refusal()
         go = st.form_submit_button("Generate and train", type="primary",
-                                   icon=":material/play_arrow:")
+                                   icon=":material/play_arrow:", disabled=bool(reason),
+                                   help=reason)
+    if reason:
+        st.caption(reason + " The datasets already trained can still be read below.")
     items, clusters = SIZES[size]
     knobs = TastesConfig(users=int(users), items=items, clusters=clusters,
                          tastes=tuple(tastes), history=tuple(history),
@@ -175,11 +185,18 @@ def user_map(plan: pg.Plan) -> None:
 
 
 def earlier() -> None:
-    """The taste mixtures already written, to go back to."""
-    known = taste_datasets()
-    if len(known) < 2:
+    """The taste mixtures already written and trained: read one again without training."""
+    known = {n: k for n, k in taste_datasets() if catalog.catalog(n)}
+    if not known:
         return
-    with st.expander(f"Datasets written so far ({len(known)})"):
+    names = list(known)
+    with st.expander(f"Datasets written so far ({len(known)}): read one again"):
         st.dataframe(pd.DataFrame([{"dataset": n, "knobs": knobs_text(k),
-                                    "models": len(catalog.catalog(n))} for n, k in known]),
+                                    "models": len(catalog.catalog(n))} for n, k in known.items()]),
                      hide_index=True, width="stretch")
+        pick = st.selectbox("Dataset", names, key="playground_pick", index=None,
+                            placeholder="Choose a dataset to show")
+        if pick and st.button("Show it", key="playground_show"):
+            built = pg.built(pg.plan(known[pick], (1, 2, 4, 8), (0, 1, 2)))
+            state.put("playground", (pick, tuple(sorted({b.config.interest_num for b in built})),
+                                     tuple(sorted({b.config.seed for b in built}))))

@@ -10,7 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from app.components import charts
-from app.components.widgets import offer_training_now, page_header, refresh_when_built
+from app.components.widgets import (
+    offer_training_now,
+    page_header,
+    refresh_when_built,
+    training_refusal,
+)
 from app.services import catalog, lessons, loaders, recs, state
 from app.services.training import being_trained, board
 from app.views.no_model import require_model
@@ -161,8 +166,12 @@ def launcher(sel, base: MINDConfig, param: str, dataset_name: str, paths: tuple)
         seeds = c[1].multiselect("Seeds", list(range(5)), default=[0, 1],
                                  help="At least two seeds give a noise floor; three give a "
                                       "steadier one.")
+        reason = training_refusal()
         submitted = st.form_submit_button("Train what is missing in the background",
+                                          disabled=bool(reason), help=reason,
                                           type="primary")
+    if reason:
+        st.caption(reason)
     if submitted:
         try:
             values = [parse_value(param, v) for v in re.split(r"[\s,]+", text.strip()) if v]

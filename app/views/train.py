@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from app.components import charts
-from app.components.widgets import READABLE, page_header, show_failure
+from app.components.widgets import READABLE, page_header, show_failure, training_refusal
 from app.services import catalog, loaders, state
-from app.services.training import Job, TrainingLocked, board
+from app.services.training import Job, TrainingLocked, TrainingRefused, board
 from mind_core.artifacts import default_bundle_path, list_bundles
 from mind_core.config import MINDConfig
 
@@ -52,7 +52,10 @@ def render() -> None:
         fields |= distinctness_fields(defaults)
         candidate_attention, serving, rebuild = option_fields(defaults)
         fields["candidate_attention"] = candidate_attention
-        submitted = st.form_submit_button("Train", type="primary")
+        reason = training_refusal()
+        submitted = st.form_submit_button("Train", type="primary", disabled=bool(reason))
+    if reason:
+        st.caption(reason)
     if submitted:
         start(dataset, fields, serving, rebuild)
     progress_panel()
@@ -152,9 +155,12 @@ def start(dataset: str, fields: dict, serving: bool, rebuild: bool) -> None:
             st.info(f"This model is already built ({target.name}); pick it in the sidebar, or "
                     "tick *Retrain* to build it again.")
         else:
-            board().start(dataset, [config], name, with_serving=serving)
-            st.toast(f"Training K={config.interest_num} started")
-    except TrainingLocked as e:
+            job = board().start(dataset, [config], name, with_serving=serving,
+                                token=st.session_state.get("train_token"))
+            queued = job in board().waiting()
+            st.toast(f"Training K={config.interest_num} "
+                     + ("queued: another training runs first" if queued else "started"))
+    except (TrainingLocked, TrainingRefused) as e:
         st.error(f"**Not started.** {e}")
     except READABLE as e:
         show_failure("Cannot train with these settings", e)

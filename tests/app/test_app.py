@@ -395,7 +395,7 @@ def test_no_model_message_and_build_button(home, tmp_path, monkeypatch):
     monkeypatch.setenv("MIND_CORE_DATA_DIR", str(empty))
     started = []
     monkeypatch.setattr(training.JobBoard, "start",
-                        lambda self, dataset, configs, name, with_serving=True:
+                        lambda self, dataset, configs, name, with_serving=True, token=None:
                         started.append([c.interest_num for c in configs]))
     app = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
     ok(app)
