@@ -246,8 +246,10 @@ def metrics_with_bands(results: list[dict], baseline: dict | None, metrics: list
                                      line=dict(color=BASELINE_COLOR, dash="dash")), row=r, col=c)
         fig.update_xaxes(title_text=xlabel, row=r, col=c,
                          **({"type": "category"} if categorical else {"tickvals": xs}))
-    fig.update_layout(height=260 * nrows + 60, margin=dict(l=10, r=10, t=50, b=10),
-                      font=_FONT, legend=dict(orientation="h", y=1.1), plot_bgcolor="white")
+    # the legend sits above the panel titles (one row of panels: they would overlap)
+    fig.update_layout(height=260 * nrows + 80, margin=dict(l=10, r=10, t=80, b=10),
+                      font=_FONT, legend=dict(orientation="h", y=1.0 + 0.28 / nrows,
+                                              yanchor="bottom"), plot_bgcolor="white")
     return fig
 
 
