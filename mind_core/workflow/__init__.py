@@ -1,5 +1,7 @@
 """Whole runs: load -> train -> evaluate -> save (``pipeline``, used by the CLI, the app and
-``jobs``, which trains in a child process for the app) and sweeps of one setting (``sweep``)."""
+``jobs``, which trains in a child process for the app), every merge strategy scored
+(``scoring``), each dataset's starting configuration and merge (``defaults``), sweeps of one
+setting (``sweep``) and the taste-mixture playground (``playground``)."""
 
 from mind_core.workflow.pipeline import (
     DEFAULT_INTEREST_NUMS,
