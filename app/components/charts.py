@@ -16,6 +16,7 @@ from app.components.theme import (
     BASELINE_COLOR,
     HELD_OUT_COLOR,
     HISTORY_COLOR,
+    TASTE_COLORS,
     genre_color,
     interest_color,
     interest_name,
@@ -264,13 +265,14 @@ def tastes_map(view: dict, items_xy: np.ndarray, interests_xy: np.ndarray):
     traces = [dict(type="scattergl", mode="markers", name="Other genres",
                    x=items_xy[codes[~mine], 0].tolist(), y=items_xy[codes[~mine], 1].tolist(),
                    hoverinfo="skip", marker=dict(size=4, color="#ced4da", opacity=0.5))]
-    for c in view["tastes"]:
+    for i, c in enumerate(view["tastes"]):
         pick = codes[cluster[codes] == c]
         missed = " (missed)" if c in view["missed"] else ""
         traces.append(dict(type="scattergl", mode="markers", name=f"{names[c]}{missed}",
                            x=items_xy[pick, 0].tolist(), y=items_xy[pick, 1].tolist(),
                            hovertext=[names[c]] * len(pick), hoverinfo="text",
-                           marker=dict(size=6, color=genre_color(c), opacity=0.8)))
+                           marker=dict(size=6, color=TASTE_COLORS[i % len(TASTE_COLORS)],
+                                       opacity=0.8)))
     for i in view["interests"]:
         xy = interests_xy[i["k"]]
         if not i["active"] or not np.all(np.isfinite(xy)):

@@ -16,6 +16,8 @@ INTEREST_COLORS = ["#1f77b4", "#e8590c", "#2b9348", "#c2185b", "#7b2cbf", "#b886
 GENRE_COLORS = ["#8da0cb", "#fc8d62", "#66c2a5", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494",
                 "#b3b3b3", "#80b1d3", "#fdb462", "#b3de69", "#fccde5", "#bc80bd", "#ccebc5",
                 "#ffed6f", "#bebada", "#fb8072", "#8dd3c7", "#d9d9d9", "#c7e9c0"]
+# A user's true tastes on the Playground's map: saturated, none grey (grey is "other genres").
+TASTE_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
 HISTORY_COLOR = "#222222"
 HELD_OUT_COLOR = "#d62728"
 BASELINE_COLOR = "#7f7f7f"
