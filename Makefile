@@ -42,11 +42,12 @@ $(TASTES): | $(STAMP)
 models: $(DATA)
 	$(VENV)/bin/mind-core build-defaults --dataset ml-100k --interest-num 4
 
-# After the app is up, in the background at low priority, one after another: the other K
+# Once the app answers, in the background at low priority, one after another: the other K
 # values, the second seed of each (the Compare page's noise floor), then the taste mixture's
 # models (seed 0 with index and map, then two more seeds). The app shows each when it lands.
 run: models $(TASTES)
-	( nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k; \
+	( $(PY) -m app.server wait http://$(ADDRESS):$(PORT) 600 || exit 0; \
+	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k; \
 	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 --no-serving; \
 	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset tastes; \
 	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset tastes --seeds 1 2 \

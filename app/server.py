@@ -82,17 +82,30 @@ def start(port: int | None = None, address: str = "127.0.0.1", *, env: dict | No
     return server
 
 
+def answers(url: str) -> bool:
+    """Whether the server at ``url`` answers its health check now."""
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def wait_for(url: str, timeout: float, poll: float = 1.0) -> bool:
+    """Wait until the server at ``url`` answers (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not answers(url):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
 def wait_healthy(server: Server, timeout: float = 90.0, poll: float = 0.2) -> None:
     """Poll the server's health endpoint until it answers 200; raise :class:`ServerFailed`
     if the process exits first or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
+    while not answers(server.url):
         if server.process.poll() is not None:
             raise ServerFailed(f"streamlit exited with code {server.process.returncode}; "
                                f"the end of {server.log}:\n{server.log_tail()}")
@@ -112,3 +125,10 @@ def stop(server: Server, timeout: float = 10.0, *, remove_log: bool = True) -> N
         server.process.wait()
     if server.own_log and remove_log:
         server.log.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # `python -m app.server wait URL [SECONDS]`: exit 0 once it answers
+    if len(sys.argv) not in (3, 4) or sys.argv[1] != "wait":
+        sys.exit("usage: python -m app.server wait URL [SECONDS]")
+    sys.exit(0 if wait_for(sys.argv[2], float(sys.argv[3]) if len(sys.argv) == 4 else 600)
+             else 1)
