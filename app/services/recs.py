@@ -20,6 +20,7 @@ from mind_core.errors import BundleError
 from mind_core.evaluation import interest_metrics
 from mind_core.workflow.defaults import is_taste_mixture
 from mind_core.workflow.playground import user_view
+from mind_core.workflow.scoring import dataset_truth
 from mind_core.workflow.scoring import merged_lists as all_merged
 from mind_core.workflow.sweep import summarize
 
@@ -109,9 +110,17 @@ def has_tastes(path: str, mtime: int) -> bool:
     return is_taste_mixture(bundle.meta.get("dataset", ""))
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def truth_of(path: str, mtime: int):
+    """The truth of a bundle's dataset in its codes (read and checksummed once per bundle)."""
+    loaded = load_path(path, mtime)
+    return dataset_truth(loaded.data, loaded.bundle.meta.get("dataset", ""))
+
+
 def taste_view(loaded: Loaded, row: int) -> dict:
     """mind_core.workflow.playground.user_view for one user."""
-    return user_view(loaded.bundle, loaded.data, row)
+    return user_view(loaded.bundle, loaded.data, row,
+                     truth_of(loaded.entry.path, loaded.entry.mtime))
 
 
 @st.cache_data(show_spinner="Measuring how the interests differ…", max_entries=64)

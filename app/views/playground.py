@@ -18,7 +18,7 @@ from app.components.widgets import (
     start_training,
     training_refusal,
 )
-from app.services import catalog, lessons, loaders, state
+from app.services import catalog, lessons, loaders, recs, state
 from app.services.training import being_trained, board
 from mind_core.data.tastes import PLAYGROUND, TastesConfig, taste_datasets
 from mind_core.serving import PROJECTION_FILE
@@ -158,21 +158,22 @@ def knobs_text(k: TastesConfig) -> str:
 
 def user_map(plan: pg.Plan) -> None:
     """One user's true tastes beside their interests (the largest K built, first seed)."""
-    bundles = [b for b in pg.built(plan) if b.config.seed == min(c.seed for c in plan.configs)]
-    mapped = [b for b in bundles if (Path(b.path) / PROJECTION_FILE).is_file()]
+    family = catalog.family_key(plan.base.to_dict())
+    first = min(c.seed for c in plan.configs)
+    mapped = [e for e in catalog.catalog(plan.dataset) if e.family == family
+              and e.seed == first and (Path(e.path) / PROJECTION_FILE).is_file()]
     if not mapped:
         return
-    bundle = max(mapped, key=lambda b: b.config.interest_num)
-    mtime = dict(catalog.signature(plan.dataset)).get(str(bundle.path), 0)
-    loaded = loaders.load_path(str(bundle.path), mtime)
+    entry = max(mapped, key=lambda e: e.k)
+    loaded = loaders.load(entry)
     data = loaded.data
-    st.subheader(f"One user's tastes and the K={bundle.config.interest_num} interests")
+    st.subheader(f"One user's tastes and the K={entry.k} interests")
     users = data.encoded.user_ids[data.split.test.users]
     user = st.selectbox("User", users.tolist(), key="playground_user")
     row = data.encoded.user_row(int(user))
     try:
-        view = pg.user_view(loaded.bundle, data, row)
-        projection = loaders.get_projection(str(bundle.path), mtime)
+        view = recs.taste_view(loaded, row)
+        projection = loaders.get_projection(entry.path, entry.mtime)
     except (ValueError, *READABLE) as e:
         show_failure("Cannot draw the map", e)
         return

@@ -88,13 +88,15 @@ __all__ = ["Plan", "plan", "prepare", "missing", "built", "read", "DEFAULT_KS",
            "DEFAULT_SEEDS", "HEADLINE", "user_view"]
 
 
-def user_view(bundle: Bundle, data, row: int) -> dict:
+def user_view(bundle: Bundle, data, row: int, truth=None) -> dict:
     """One user's true tastes beside their interests: ``tastes`` (cluster ids), ``clusters``
     (names), ``interests`` (per k: ``active``, ``cluster`` the majority of its own top
     :data:`~mind_core.workflow.scoring.OWN_N` or -1, ``share`` of it, ``found`` whether that
     counts as finding a taste), ``missed`` (tastes no interest found) and ``item_cluster``
-    (I+1,) for the map."""
-    truth = dataset_truth(data, bundle.meta.get("dataset", ""))
+    (I+1,) for the map. ``truth``: the dataset's :func:`dataset_truth`, when the caller
+    holds it already (it reads truth.json and checks the ratings' checksum)."""
+    if truth is None:
+        truth = dataset_truth(data, bundle.meta.get("dataset", ""))
     if truth is None:
         raise ValueError(f"{bundle.meta.get('dataset')!r} has no truth: not a taste mixture")
     rec = recommend(bundle, data, row, n=OWN_N, backend="exact")
