@@ -11,7 +11,7 @@ link (``?dataset=...&model=...&user=...&n=...&merge=...``), so a link opens the 
 import streamlit as st
 
 from app.components import widgets
-from app.services import state
+from app.services import catalog, state
 from app.views import compare, explore, model, playground, sweep, train
 
 st.set_page_config(page_title="MIND Explorer", page_icon="🧭", layout="wide",
@@ -26,6 +26,7 @@ PAGES = [
     st.Page(model.render, **model.PAGE),
 ]
 
+st.session_state[catalog.RUN_KEY] = st.session_state.get(catalog.RUN_KEY, 0) + 1
 page = st.navigation(PAGES)
 with st.sidebar:
     st.markdown("### MIND Explorer")

@@ -58,10 +58,10 @@ def run_args(port: int, address: str = "127.0.0.1", *, watch_files: bool = True)
 
 def start(port: int | None = None, address: str = "127.0.0.1", *, env: dict | None = None,
           log: Path | None = None, watch_files: bool = True, command: list[str] | None = None,
-          timeout: float = 90.0, poll: float = 0.2) -> Server:
+          timeout: float = 90.0, poll: float = 0.2, cwd: Path | None = None) -> Server:
     """Start ``python -m streamlit`` + :func:`run_args` (or ``command``, which must serve on
-    ``port``) in the repository root and return once ``/_stcore/health`` answers 200.
-    Output goes to ``log`` (a temporary file if None)."""
+    ``port``) in the repository root (or ``cwd``, another checkout) and return once
+    ``/_stcore/health`` answers 200. Output goes to ``log`` (a temporary file if None)."""
     port = free_port(address) if port is None else port
     own_log = log is None
     if log is None:
@@ -71,7 +71,7 @@ def start(port: int | None = None, address: str = "127.0.0.1", *, env: dict | No
     command = command or [sys.executable, "-m", "streamlit",
                           *run_args(port, address, watch_files=watch_files)]
     with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
+        process = subprocess.Popen(command, cwd=cwd or REPO, env=env, stdout=out,
                                    stderr=subprocess.STDOUT)
     server = Server(process, f"http://{address}:{port}", Path(log), own_log)
     try:

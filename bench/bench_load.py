@@ -1,10 +1,18 @@
-"""Several people on one server: 1, 5 and 20 concurrent browser sessions, and 1 and 5 while a
-model trains in the background (issue 12).
+"""Several people on one server: 1, 5 and 20 concurrent browser sessions, 10 viewers clicking
+"Random user" at once, and 1 and 5 sessions while a model trains in the background
+(issues 12 and 17).
 
 One real ``streamlit run app/main.py`` on 127.0.0.1; each session is its own Playwright
 browser context (its own Streamlit session) in Debian's /usr/bin/chromium, all driven at once
 (Playwright's async API). Every session opens Explore, then repeats: pick another user, pick
 another K, switch page (Explore <-> Compare), waiting each time until the app is idle again.
+The viewers phase is the issue's own harness: N contexts open Explore at once, then each clicks
+the sidebar's "Random user" three times.
+
+``--before DIR`` (a checkout of the code before a change, e.g. ``git worktree add DIR REV``)
+serves that checkout too, from the same data folder: every phase runs against its server and
+then this checkout's, back to back, so both are measured in the same run on the same machine
+state (the servers idle while the other is measured).
 
 What is measured, and how:
 
@@ -13,8 +21,9 @@ What is measured, and how:
   appends one JSON line per run to ``$MIND_BENCH_TIMING``; the app itself is not changed. A
   rerun requested while one runs is folded into it by Streamlit, and so into one timing. Runs
   of the warm-up session are left out; p50/p99 are over all runs of a phase.
-- **Client-side**: from each action to the app's "running" indicator being gone, as the user
-  sees it (includes the browser's rendering on the same 2 cores).
+- **Client-side**: from each action to the page showing its result with the app's "running"
+  indicator gone, as the user sees it (includes the browser's rendering on the same 2 cores),
+  polled every 50 ms; first page: from opening the link to an idle Explore page.
 - **Errors**: Streamlit exception boxes on a page after an action, plus actions that timed out.
 - **Where the browsers run**: on the same machine, so they are started at nice 10
   (``--browser-nice``) and yield the CPU to the server, as if they were on the viewers' own
@@ -28,13 +37,14 @@ What is measured, and how:
 - **Training in the background**: the server trains as the Train page's job does (a child
   process started by ``mind_core.workflow.jobs.train_in_child`` from a thread of the server,
   nice 19, one torch thread; into a scratch folder outside the catalogue), over and over,
-  while 1, then 5 sessions browse.
+  while 1, then 5 sessions browse; the next phase waits for the model being trained to end.
 
-    .venv/bin/python -m bench.bench_load [--home DATA_DIR] [--sessions 1 5 20] [--actions 6]
+    .venv/bin/python -m bench.bench_load [--home DATA_DIR] [--before DIR] [--sessions 1 5 20]
+        [--viewers 10] [--train-sessions 1 5] [--actions 6]
 
 ``--home`` is a data folder with built models (default ``$MIND_CORE_DATA_DIR`` or data/).
-Writes ``bench/results/bench_load.json``; exits 1 if the training-in-background p99 is over
-1 s.
+Writes ``bench/results/bench_load.json``; exits 1 if the training-in-background p99 of this
+checkout's server is over 1 s.
 """
 
 from __future__ import annotations
@@ -205,24 +215,41 @@ def read_timing(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-async def settle(page, expect) -> None:
-    await expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+# Waits poll every 50 ms: Playwright's ``expect`` polls at 100, 250, 500, then 1000 ms, which
+# would round a 300 ms wait up to 850 ms.
+POLL_MS = 50
+IDLE = "() => document.querySelectorAll('[data-testid=\"stStatusWidget\"]').length === 0"
+
+
+async def settle(page, expect=None) -> None:
+    """Until the app's "running" indicator is gone."""
+    await page.wait_for_function(IDLE, polling=POLL_MS, timeout=TIMEOUT_MS)
+
+
+async def visible(locator) -> None:
+    await locator.first.wait_for(state="visible", timeout=TIMEOUT_MS)
+
+
+async def open_explore(browser, url, out):
+    """A new viewer (browser context) opens the app: (context, page) once Explore is idle; the
+    time it took goes to ``out["first_page_ms"]``."""
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    t0 = time.perf_counter()
+    await page.goto(url)
+    await visible(page.get_by_role("heading", name="Explore a user"))
+    await settle(page)
+    out["first_page_ms"].append(1000 * (time.perf_counter() - t0))
+    return ctx, page
 
 
 async def run_session(browser, url, users, ks, actions, seed, out, expect) -> None:
     """One person: open Explore, then ``actions`` times pick a user, a K or the other page."""
     rng = random.Random(seed)
-    ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await ctx.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    ctx, page = await open_explore(browser, url, out)
     on_compare = False
     try:
-        t0 = time.perf_counter()
-        await page.goto(url)
-        await expect(page.get_by_role("heading", name="Explore a user")).to_be_visible(
-            timeout=TIMEOUT_MS)
-        await settle(page, expect)
-        out["first_page_ms"].append(1000 * (time.perf_counter() - t0))
         kinds = ["user", "k", "page"]
         for step in range(actions):
             kind = kinds[step % 3]
@@ -238,26 +265,26 @@ async def run_session(browser, url, users, ks, actions, seed, out, expect) -> No
                     await page.get_by_role("option", name=re.compile(rf"^User {user} ·")).click()
                     heading = (re.compile(rf"^User {user}: merged top") if on_compare
                                else re.compile(rf"^User {user}$"))
-                    await expect(page.get_by_role("heading", name=heading).first).to_be_visible(
-                        timeout=TIMEOUT_MS)
+                    await visible(page.get_by_role("heading", name=heading))
                 elif kind == "k":  # every K in turn, from a different one per session
                     k = ks[(step // 3 + seed) % len(ks)]
                     await page.get_by_test_id("stSidebar").get_by_text(
                         f"K={k}", exact=True).click()
-                    # the run may be over before the indicator could be seen
-                    with contextlib.suppress(AssertionError):
-                        await expect(page.get_by_test_id("stStatusWidget")).to_have_count(
-                            1, timeout=1000)
+                    # until the page shows that K (the run may be over before any "running"
+                    # indicator could be seen)
+                    await visible(page.get_by_role("heading", name=f"The merge, scored (K={k})")
+                                  if on_compare else page.get_by_test_id("stMetricValue")
+                                  .filter(has_text=re.compile(rf" of {k}$")))
                 else:
                     on_compare = not on_compare
                     name, title = (("Compare", "Compare interest numbers") if on_compare
                                    else ("Explore", "Explore a user"))
                     await page.get_by_test_id("stSidebarNav").get_by_role(
                         "link", name=name).click()
-                    await expect(page.get_by_role("heading", name=title)).to_be_visible(
-                        timeout=TIMEOUT_MS)
+                    await visible(page.get_by_role("heading", name=title))
                 await settle(page, expect)
                 out["client_ms"].append(1000 * (time.perf_counter() - t0))
+                out.setdefault(f"client_{kind}_ms", []).append(out["client_ms"][-1])
                 n_exc = await page.get_by_test_id("stException").count()
                 if n_exc:
                     out["errors"].append(f"{kind}: {n_exc} exception box(es)")
@@ -269,16 +296,50 @@ async def run_session(browser, url, users, ks, actions, seed, out, expect) -> No
         await ctx.close()
 
 
-async def phase(url, n, users, ks, actions, seed):
+async def run_viewer(browser, url, clicks, out, expect) -> None:
+    """The issue's own harness: open Explore, then click the sidebar's "Random user" ``clicks``
+    times, each time until the app is idle again."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    ctx, page = await open_explore(browser, url, out)
+    try:
+        for _ in range(clicks):
+            t0 = time.perf_counter()
+            try:
+                heading = page.get_by_role("heading", name=re.compile(r"^User \d+$"))
+                before = await heading.inner_text()
+                await page.get_by_test_id("stSidebar").get_by_role(
+                    "button", name="Random user").click()
+                with contextlib.suppress(PlaywrightTimeout):  # the same user drawn twice
+                    await page.wait_for_function(
+                        "before => !Array.from(document.querySelectorAll('h3')).some("
+                        "h => h.innerText.trim() === before)", arg=before.strip(),
+                        polling=POLL_MS, timeout=5000)
+                await settle(page, expect)
+                out["client_ms"].append(1000 * (time.perf_counter() - t0))
+                n_exc = await page.get_by_test_id("stException").count()
+                if n_exc:
+                    out["errors"].append(f"random user: {n_exc} exception box(es)")
+            except Exception as e:
+                out["errors"].append(f"random user: {e.__class__.__name__}: {str(e)[:200]}")
+    finally:
+        await ctx.close()
+
+
+async def phase(url, n, users, ks, actions, seed, viewers=False):
     from playwright.async_api import async_playwright, expect
 
     out = {"client_ms": [], "first_page_ms": [], "errors": []}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            await asyncio.gather(*(run_session(browser, url, users, ks, actions,
-                                               seed * 1000 + i, out, expect)
-                                   for i in range(n)))
+            if viewers:
+                await asyncio.gather(*(run_viewer(browser, url, actions, out, expect)
+                                       for _ in range(n)))
+            else:
+                await asyncio.gather(*(run_session(browser, url, users, ks, actions,
+                                                   seed * 1000 + i, out, expect)
+                                       for i in range(n)))
         finally:
             await browser.close()
     return out
@@ -291,12 +352,97 @@ def summarize(runs_ms, client, rss, hwm, loads) -> dict:
             "server_max_ms": round(max(runs_ms), 1) if runs_ms else None,
             "client_p50_ms": round(statistics.median(client["client_ms"]), 1)
             if client["client_ms"] else None,
+            "client_p90_ms": round(percentile(client["client_ms"], 0.9), 1)
+            if client["client_ms"] else None,
             "client_p99_ms": round(percentile(client["client_ms"], 0.99), 1)
             if client["client_ms"] else None,
             "first_page_p50_ms": round(statistics.median(client["first_page_ms"]), 1)
             if client["first_page_ms"] else None,
+            "first_page_max_ms": round(max(client["first_page_ms"]), 1)
+            if client["first_page_ms"] else None,
             "errors": len(client["errors"]), "error_samples": client["errors"][:5],
             "server_rss_max_mb": rss, "server_rss_peak_mb": hwm, "loads_so_far": loads}
+
+
+class Target:
+    """One instrumented server under test: this checkout's, or ``--before``'s."""
+
+    def __init__(self, label: str, checkout: Path, work: Path):
+        self.label, self.checkout = label, checkout
+        self.work = work / label
+        self.work.mkdir(parents=True)
+        self.timing, self.flag = self.work / "timing.jsonl", self.work / "train.flag"
+        env = {**os.environ, "MIND_BENCH_TIMING": str(self.timing),
+               "MIND_BENCH_TRAIN_FLAG": str(self.flag)}
+        port = app_server.free_port()
+        try:  # the checkout's own --serve: `streamlit run app/main.py` with the timing hooks
+            self.served = app_server.start(
+                port, env=env, log=self.work / "server.log", timeout=120, cwd=checkout,
+                command=[sys.executable, "-m", "bench.bench_load", "--serve", str(port)])
+        except app_server.ServerFailed as e:
+            raise SystemExit(f"streamlit ({label}) did not start: {e}") from e
+        self.pid, self.url = self.served.process.pid, self.served.url
+        self.sampler = Sampler(self.pid)
+        self.phases: dict[str, dict] = {}
+        self.rss_idle_mb = rss_mb(self.pid)[0]
+
+    def loads(self) -> dict:
+        counts = {}
+        for r in read_timing(self.timing):
+            if "load" in r:
+                counts[r["load"]] = counts.get(r["load"], 0) + 1
+        return counts
+
+    def run_phase(self, name, n, users, ks, actions, seed, training=None, viewers=False):
+        self.sampler.reset()
+        start = time.time()
+        if training is not None:
+            self.flag.write_text(json.dumps(training))
+            # measure once the child trains (its start-up, imports and data, is not
+            # training yet): wait for its first batch
+            while not any("training_batch" in r and r["t"] >= start
+                          for r in read_timing(self.timing)):
+                if time.time() - start > 600:  # a previous phase's training may finish first
+                    raise SystemExit("the background training did not start in 600 s")
+                time.sleep(0.2)
+            start = time.time()
+        client = asyncio.run(phase(self.url, n, users, ks, actions, seed, viewers))
+        if training is not None:
+            self.flag.unlink()
+        end = time.time()
+        records = read_timing(self.timing)
+        runs = [r["run_ms"] for r in records if "run_ms" in r and start <= r["t"] <= end]
+        row = summarize(runs, client, self.sampler.max, rss_mb(self.pid)[1], self.loads())
+        row["load_average_1m"] = round(os.getloadavg()[0], 2)
+        if training is not None:
+            row["trainings_finished"] = [round(r["trained_s"], 1) for r in records
+                                         if "trained_s" in r and r["t"] >= start]
+            row["train_errors"] = [r["train_error"] for r in records
+                                   if "train_error" in r and r["t"] >= start]
+        self.phases[name] = row
+        print(f"{self.label:>6} {name:>28}: reruns {row['reruns']:>4}  "
+              f"p50 {row['server_p50_ms']} ms  p99 {row['server_p99_ms']} ms  "
+              f"client p50 {row['client_p50_ms']} ms  first page max "
+              f"{row['first_page_max_ms']} ms  errors {row['errors']}  "
+              f"RSS max {row['server_rss_max_mb']} MB", flush=True)
+
+    def wait_training_done(self) -> None:
+        """The trainer finishes the model it started before the next phase is measured."""
+        deadline = time.time() + 900
+        while time.time() < deadline:
+            records = read_timing(self.timing)
+            started = sum("training_batch" in r for r in records)
+            ended = sum("trained_s" in r or "train_error" in r for r in records)
+            if ended >= started:
+                return
+            time.sleep(1)
+
+    def stop(self) -> dict:
+        app_server.stop(self.served, timeout=20)
+        return {"checkout": str(self.checkout), "server_rss_idle_mb": self.rss_idle_mb,
+                "phases": self.phases, "loads_after_warm_up": self.loads_after_warm_up,
+                "loads_at_end": self.loads(),
+                "loaded_once": self.loads() == self.loads_after_warm_up}
 
 
 def main(argv=None) -> int:
@@ -306,6 +452,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, nargs="*", default=[1, 5, 20])
     ap.add_argument("--actions", type=int, default=6, help="actions per session")
     ap.add_argument("--train-sessions", type=int, nargs="*", default=[1, 5])
+    ap.add_argument("--viewers", type=int, nargs="*", default=[10],
+                    help="viewers who open Explore at once, then click Random user 3 times")
+    ap.add_argument("--before", help="a checkout of the code before a change (git worktree): "
+                                     "every phase runs against its server too, back to back")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--browser-nice", type=int, default=10,
                     help="niceness of the browsers (they share the server's CPU here)")
@@ -325,93 +475,56 @@ def main(argv=None) -> int:
     base = bundles[0].config
     users = list(range(1, 944))
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    timing, flag = work / "timing.jsonl", work / "train.flag"
-    port = app_server.free_port()
-    env = {**os.environ, "MIND_BENCH_TIMING": str(timing), "MIND_BENCH_TRAIN_FLAG": str(flag)}
     result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "platform": platform.platform(),
                           "load_average_at_start": round(os.getloadavg()[0], 2)},
               "models": [b.name for b in bundles], "ks": ks, "actions_per_session": args.actions,
               "how": "server-side: ScriptRunner._run_script wrapped in the server process "
                      "(bench.bench_load --serve); client-side: action to running indicator "
-                     "gone", "browser_nice": args.browser_nice, "phases": {}}
-    try:  # this file's --serve: `streamlit run app/main.py` with the timing hooks
-        served = app_server.start(port, env=env, log=work / "server.log", timeout=120,
-                                  command=[sys.executable, "-m", "bench.bench_load", "--serve",
-                                           str(port)])
-    except app_server.ServerFailed as e:
-        raise SystemExit(f"streamlit did not start: {e}") from e
-    server, url = served.process, served.url
+                     "gone", "browser_nice": args.browser_nice, "servers": {}}
+    targets = []
     try:
-        # the browsers (started from here, after the server) run at nice 10: on a real demo
+        if args.before:
+            targets.append(Target("before", Path(args.before).resolve(), work))
+        targets.append(Target("after" if args.before else "this", REPO, work))
+        # the browsers (started from here, after the servers) run at nice 10: on a real demo
         # they are on the viewers' machines, not on the server's 2 cores
         os.nice(args.browser_nice)
-        sampler = Sampler(server.pid)
-        result["server_rss_idle_mb"] = rss_mb(server.pid)[0]
-
-        def loads() -> dict:
-            counts = {}
-            for r in read_timing(timing):
-                if "load" in r:
-                    counts[r["load"]] = counts.get(r["load"], 0) + 1
-            return counts
-
-        def run_phase(name, n, training=None, actions=args.actions):
-            sampler.reset()
-            start = time.time()
-            if training is not None:
-                flag.write_text(json.dumps(training))
-                # measure once the child trains (its start-up, imports and data, is not
-                # training yet): wait for its first batch
-                while not any("training_batch" in r and r["t"] >= start
-                              for r in read_timing(timing)):
-                    if time.time() - start > 600:  # a previous phase's training may finish first
-                        raise SystemExit("the background training did not start in 600 s")
-                    time.sleep(0.2)
-                start = time.time()
-            client = asyncio.run(phase(url, n, users, ks, actions, args.seed + n))
-            if training is not None:
-                flag.unlink()
-            end = time.time()
-            records = read_timing(timing)
-            runs = [r["run_ms"] for r in records if "run_ms" in r and start <= r["t"] <= end]
-            row = summarize(runs, client, sampler.max, rss_mb(server.pid)[1], loads())
-            row["load_average_1m"] = round(os.getloadavg()[0], 2)
-            if training is not None:
-                row["trainings_finished"] = [round(r["trained_s"], 1) for r in records
-                                             if "trained_s" in r and r["t"] >= start]
-                row["train_errors"] = [r["train_error"] for r in records
-                                       if "train_error" in r and r["t"] >= start]
-            result["phases"][name] = row
-            print(f"{name:>28}: reruns {row['reruns']:>4}  p50 {row['server_p50_ms']} ms  "
-                  f"p99 {row['server_p99_ms']} ms  client p50 {row['client_p50_ms']} ms  "
-                  f"errors {row['errors']}  RSS max {row['server_rss_max_mb']} MB  "
-                  f"loads {row['loads_so_far']}", flush=True)
-
         # warm-up: one session visits every K on both pages (every model/index/map loaded)
-        run_phase("warm-up (1 session)", 1, actions=6 * len(ks))
-        result["loads_after_warm_up"] = loads()
+        for t in targets:
+            t.run_phase("warm-up (1 session)", 1, users, ks, 6 * len(ks), args.seed + 1)
+            t.loads_after_warm_up = t.loads()
+        # each phase against every server in turn, so both see the same machine state
         for n in args.sessions:
-            run_phase(f"{n} sessions", n)
-        # training in the background: wait for the trainer to stop before measuring again
+            for t in targets:
+                t.run_phase(f"{n} sessions", n, users, ks, args.actions, args.seed + n)
+        for n in args.viewers:
+            for t in targets:
+                t.run_phase(f"{n} viewers, Random user x3", n, users, ks, 3, args.seed,
+                            viewers=True)
         training = {**{k: v for k, v in base.to_dict().items()
                        if k not in ("interest_num", "seed")},
                     "interest_num": max(ks), "seed": 7}
         for n in args.train_sessions:
-            run_phase(f"{n} sessions + training", n, training)
-        result["loads_at_end"] = loads()
-        result["loaded_once"] = result["loads_at_end"] == result["loads_after_warm_up"]
+            for t in targets:
+                t.run_phase(f"{n} sessions + training", n, users, ks, args.actions,
+                            args.seed + n, training)
+                t.wait_training_done()
     finally:
-        app_server.stop(served, timeout=20)
-    bg = [p for name, p in result["phases"].items() if name.endswith("+ training")]
+        for t in targets:
+            with contextlib.suppress(Exception):
+                result["servers"][t.label] = t.stop()
+    last = result["servers"].get("after") or result["servers"].get("this") or {}
+    bg = [p for name, p in last.get("phases", {}).items() if name.endswith("+ training")]
     result["training_p99_under_1s"] = bool(bg) and all(
         p["server_p99_ms"] is not None and p["server_p99_ms"] < P99_TARGET_MS for p in bg)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     import shutil
 
-    shutil.rmtree(work, ignore_errors=True)  # timings, server log, scratch models
-    print(f"loaded once: {result['loaded_once']}  ({result['loads_at_end']})")
+    shutil.rmtree(work, ignore_errors=True)  # timings, server logs, scratch models
+    for label, server in result["servers"].items():
+        print(f"{label}: loaded once: {server['loaded_once']}  ({server['loads_at_end']})")
     print(f"wrote {RESULTS}")
     return 0 if result["training_p99_under_1s"] else 1
 

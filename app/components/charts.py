@@ -6,10 +6,12 @@ back to movies; interest vectors carry ``-(k + 1)``.
 
 from __future__ import annotations
 
+import functools
 import html
 
 import numpy as np
 import plotly.graph_objects as go
+from _plotly_utils.utils import convert_to_base64
 from plotly.subplots import make_subplots
 
 from app.components.theme import (
@@ -23,7 +25,54 @@ from app.components.theme import (
 )
 
 MAP_HEIGHT = 620
+# The maps draw in SVG up to this many movies, in WebGL above. Every new user remounts the
+# chart (Streamlit identifies it by its spec), and a remount in WebGL costs a fresh GL context:
+# measured in headless Chromium here, a "Random user" click cost the browser 820 ms of work
+# with WebGL against ~450-520 ms in SVG for ml-100k's 1,682 movies, and ten viewers share the
+# cores (bench/bench_load.py). SVG slows down past a few thousand points: ml-25m's 59k stay
+# in WebGL.
+WEBGL_ABOVE = 5000
 _FONT = dict(family="Inter, system-ui, sans-serif", size=12)
+
+
+class Spec(go.Figure):
+    """A figure held as the finished dict ``go.Figure.to_dict()`` would return.
+
+    ``st.plotly_chart`` reads a figure through ``to_dict()``; a ``go.Figure`` builds a
+    validated object per trace, then deep-copies all of it there (~15 ms for the map's 1,700
+    points, on every rerun of every session). A Spec is built from plain dicts of traces that
+    are ours and known-good, so it is only handed over. It is for ``st.plotly_chart`` only: it
+    has none of a figure's other methods."""
+
+    def __init__(self, data: list[dict], layout: dict, encoded: tuple[int, ...] = ()):
+        # no super().__init__: see above. ``encoded``: indices of traces whose arrays are
+        # base64-encoded already (a cached layer), not walked again
+        for i, trace in enumerate(data):
+            if i not in encoded:  # numpy arrays travel base64-encoded, as go.Figure sends them
+                convert_to_base64(trace)
+        convert_to_base64(layout)
+        self._spec = {"data": data, "layout": {**layout, "template": _default_template()}}
+
+    def to_dict(self) -> dict:
+        return self._spec
+
+
+@functools.cache
+def _default_template() -> dict:
+    """The layout template every go.Figure carries (plotly's default theme)."""
+    return go.Figure().to_dict()["layout"]["template"]
+
+
+def frozen(fig: go.Figure) -> Spec:
+    """A built figure as a :class:`Spec`: cache it, and each rerun sends it without copying."""
+    spec = fig.to_dict()
+    out = Spec.__new__(Spec)
+    out._spec = spec
+    return out
+
+
+def scatter_type(n_points: int) -> str:
+    return "scattergl" if n_points > WEBGL_ABOVE else "scatter"
 
 
 def _hover(items, codes, extra=None) -> list[str]:
@@ -43,14 +92,16 @@ def catalogue_trace(items, items_xy: np.ndarray) -> dict:
     model and cached by the caller; copied into each figure)."""
     codes = np.arange(1, len(items))
     colors = [genre_color(int(g)) for g in items["primary_code"].to_numpy()[codes]]
-    return dict(
-        type="scattergl", mode="markers", name="Catalogue (colour = genre)",
+    trace = dict(
+        type=scatter_type(len(codes)), mode="markers", name="Catalogue (colour = genre)",
         x=np.ascontiguousarray(items_xy[codes, 0]), y=np.ascontiguousarray(items_xy[codes, 1]),
         customdata=codes,
         hovertext=_hover(items, codes), hoverinfo="text",
         marker=dict(size=5, color=colors, opacity=0.35, line=dict(width=0)),
         legendrank=1000,
     )
+    convert_to_base64(trace)  # once here, not in every figure the layer goes into
+    return trace
 
 
 def umap_figure(catalogue: dict, items, items_xy, interests_xy, active, per_interest,
@@ -64,7 +115,7 @@ def umap_figure(catalogue: dict, items, items_xy, interests_xy, active, per_inte
     hist = np.asarray([c for c in history_codes if c > 0], dtype=int)
     if len(hist):
         traces.append(dict(
-            type="scattergl", mode="markers", name="Watched (history)",
+            type=catalogue["type"], mode="markers", name="Watched (history)",
             x=items_xy[hist, 0].tolist(), y=items_xy[hist, 1].tolist(),
             customdata=hist.tolist(), hovertext=_hover(items, hist, ["watched"] * len(hist)),
             hoverinfo="text", legendrank=900,
@@ -80,7 +131,7 @@ def umap_figure(catalogue: dict, items, items_xy, interests_xy, active, per_inte
             codes = np.asarray([c for c, _ in hits], dtype=int)
             scores = [f"{interest_name(k)} · score {s:.3f}" for _, s in hits]
             traces.append(dict(
-                type="scattergl", mode="markers", name=f"{interest_name(k)} retrieves",
+                type=catalogue["type"], mode="markers", name=f"{interest_name(k)} retrieves",
                 legendgroup=group, showlegend=False,
                 x=items_xy[codes, 0].tolist(), y=items_xy[codes, 1].tolist(),
                 customdata=codes.tolist(), hovertext=_hover(items, codes, scores),
@@ -118,9 +169,7 @@ def umap_figure(catalogue: dict, items, items_xy, interests_xy, active, per_inte
         dragmode="select", hovermode="closest", plot_bgcolor="white",
         uirevision="map",
     )
-    # The traces are ours and known-good: skip plotly's per-point validation (~60 ms for the
-    # catalogue); numpy arrays are sent base64-encoded.
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+    return Spec(traces, layout, encoded=(0,))
 
 
 def training_curves(history: list[dict], best_epoch: int | None = None, height: int = 300):
@@ -163,15 +212,21 @@ def routing_heatmap(weights: np.ndarray, row_labels: list[str], active: np.ndarr
     return fig
 
 
-def jaccard_heatmap(matrix: np.ndarray, labels: list[str]):
-    fig = go.Figure(go.Heatmap(
-        z=matrix, x=labels, y=labels, colorscale="Greens", zmin=0, zmax=1,
-        text=[[f"{v:.2f}" for v in row] for row in matrix], texttemplate="%{text}",
-        hovertemplate="%{y} vs %{x}: %{z:.2f}<extra></extra>", showscale=False,
-    ))
-    fig.update_layout(height=80 + 60 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
-                      font=_FONT, yaxis=dict(autorange="reversed"))
-    return fig
+def jaccard_heatmap(matrix: np.ndarray, labels: list[str]) -> Spec:
+    """Every list against every list (a new user's on each rerun: built as a plain spec)."""
+    trace = dict(type="heatmap", z=np.asarray(matrix, dtype=float).tolist(), x=labels,
+                 y=labels, colorscale=_colorscale("Greens"), zmin=0, zmax=1,
+                 text=[[f"{v:.2f}" for v in row] for row in matrix], texttemplate="%{text}",
+                 hovertemplate="%{y} vs %{x}: %{z:.2f}<extra></extra>", showscale=False)
+    return Spec([trace], dict(height=80 + 60 * len(labels),
+                              margin=dict(l=10, r=10, t=10, b=10), font=_FONT,
+                              yaxis=dict(autorange="reversed")))
+
+
+@functools.cache
+def _colorscale(name: str) -> list:
+    """A named colorscale as the explicit stops plotly.py sends (plotly.js's own differ)."""
+    return [list(stop) for stop in go.Heatmap(colorscale=name).colorscale]
 
 
 def metrics_vs_k(rows: list[dict], baseline: dict | None, metrics: list[str]):
@@ -262,13 +317,14 @@ def tastes_map(view: dict, items_xy: np.ndarray, interests_xy: np.ndarray):
     names = view["clusters"]
     codes = np.arange(1, len(cluster))
     mine = np.isin(cluster[codes], view["tastes"])
-    traces = [dict(type="scattergl", mode="markers", name="Other genres",
+    kind = scatter_type(len(codes))
+    traces = [dict(type=kind, mode="markers", name="Other genres",
                    x=items_xy[codes[~mine], 0].tolist(), y=items_xy[codes[~mine], 1].tolist(),
                    hoverinfo="skip", marker=dict(size=4, color="#ced4da", opacity=0.5))]
     for i, c in enumerate(view["tastes"]):
         pick = codes[cluster[codes] == c]
         missed = " (missed)" if c in view["missed"] else ""
-        traces.append(dict(type="scattergl", mode="markers", name=f"{names[c]}{missed}",
+        traces.append(dict(type=kind, mode="markers", name=f"{names[c]}{missed}",
                            x=items_xy[pick, 0].tolist(), y=items_xy[pick, 1].tolist(),
                            hovertext=[names[c]] * len(pick), hoverinfo="text",
                            marker=dict(size=6, color=TASTE_COLORS[i % len(TASTE_COLORS)],
@@ -289,4 +345,4 @@ def tastes_map(view: dict, items_xy: np.ndarray, interests_xy: np.ndarray):
                   xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
                   plot_bgcolor="white", hovermode="closest")
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+    return Spec(traces, layout)

@@ -189,5 +189,5 @@ def refresh_when_built(dataset: str, configs: list, dataset_name: str) -> None:
 @st.fragment(run_every=5.0)
 def poll_catalogue(dataset: str, before: tuple) -> None:
     """Rerun the whole page once the models on disk differ from ``before``."""
-    if catalog.signature(dataset) != before:
+    if catalog.signature(dataset, fresh=True) != before:
         st.rerun(scope="app")

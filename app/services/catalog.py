@@ -15,6 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.services.shared import memo
 from mind_core.artifacts import artifacts_dir, is_held, list_bundles, verify_bundle
 from mind_core.config import PAPER_FAITHFUL, MINDConfig
 from mind_core.data.fetch import GROUPLENS_FILES, data_dir
@@ -42,9 +43,25 @@ def building(dataset: str) -> bool:
     return folder.is_dir() and any(is_held(p) for p in folder.glob(".lock-*"))
 
 
-def signature(dataset: str) -> tuple:
+def signature(dataset: str, fresh: bool = False) -> tuple:
     """Cheap fingerprint of the bundles on disk: (path, newest file change) per bundle, so a
-    rebuilt or damaged file changes it."""
+    rebuilt or damaged file changes it. Each reading stats every file of every model and a
+    page asks several times per rerun: one reading serves the rest of the session's run
+    (``main.py`` counts runs); ``fresh``: read the disk now (a fragment polling for changes,
+    whose reruns do not pass through ``main.py``)."""
+    key = (dataset, str(artifacts_dir(dataset)), st.session_state.get(RUN_KEY))
+    kept = st.session_state.get("_signature")
+    if not fresh and kept is not None and kept[0] == key:
+        return kept[1]
+    value = read_signature(dataset)
+    st.session_state["_signature"] = (key, value)
+    return value
+
+
+RUN_KEY = "_run"  # the session's count of full runs (main.py)
+
+
+def read_signature(dataset: str) -> tuple:
     out = []
     for p in list_bundles(dataset):
         try:
@@ -82,7 +99,8 @@ def family_key(config: dict) -> str:
     return json.dumps(rest, sort_keys=True)
 
 
-@st.cache_data(show_spinner=False)
+@memo(32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _catalog(sig: tuple) -> list[Entry]:
     entries = []
     for path, mtime in sig:

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from app.services.loaders import Loaded, get_bundle, get_index, get_model, load_path
+from app.services.shared import memo
 from mind_core import serving
 from mind_core.errors import BundleError
 from mind_core.evaluation import interest_metrics
@@ -28,10 +29,12 @@ NOISE_N = 10  # the merged top-N whose overlaps are compared over all users
 LATENCY_USERS = 50  # users timed per model for the Compare page's latency column
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@memo(1024)
+@st.cache_resource(show_spinner=False, max_entries=1024)
 def recommend(_loaded: Loaded, path: str, mtime: int, row: int, n: int, merge: str,
               backend: str):
-    """Per-interest and merged recommendations (cached per bundle, user and settings)."""
+    """Per-interest and merged recommendations (cached per bundle, user and settings; shared
+    by every session, read-only)."""
     index = get_index(path, mtime, backend)
     return serving.recommend(_loaded.bundle, _loaded.data, row, n=n, merge=merge,
                              backend=backend, index=index)
@@ -42,8 +45,18 @@ def recommend_for(loaded: Loaded, row: int, n: int, merge: str, backend: str):
 
 
 def labels(loaded: Loaded, row: int, rec) -> list[dict]:
-    model = get_model(loaded.entry.path, loaded.entry.mtime)
-    return serving.interest_labels(loaded.bundle, loaded.data, row, rec, model=model)
+    """Each interest's label and routed movies (cached per bundle, user, list length and
+    search: the interests' own lists do not depend on the merge)."""
+    n = max((len(hits) for hits in rec.per_interest), default=0)
+    return _labels(loaded, loaded.entry.path, loaded.entry.mtime, row, n, rec.backend, rec)
+
+
+@memo(1024)
+@st.cache_resource(show_spinner=False, max_entries=1024)
+def _labels(_loaded: Loaded, path: str, mtime: int, row: int, n: int, backend: str,
+            _rec) -> list[dict]:
+    model = get_model(path, mtime)
+    return serving.interest_labels(_loaded.bundle, _loaded.data, row, _rec, model=model)
 
 
 MERGE_NAMES = {"max_score": "Best score", "round_robin": "Round robin", "quota": "Equal quota",
@@ -76,6 +89,7 @@ def latency_ms(_loaded: Loaded, path: str, mtime: int, backend: str) -> float:
 
 # --- over all users: exact merged lists and their overlaps --------------------------------
 
+@memo(64)
 @st.cache_resource(show_spinner="Ranking every user's movies…", max_entries=64)
 def merged_lists(path: str, mtime: int, n: int, merge: str) -> dict[int, np.ndarray]:
     """{user row: merged top-n item codes} for every evaluated user (exact search)."""
@@ -91,18 +105,20 @@ def user_list(path: str, mtime: int, row: int, n: int, merge: str) -> list[int] 
     return None if top is None else [int(c) for c in top]
 
 
-@st.cache_data(show_spinner="Summarizing the sweep…", max_entries=32)
+@memo(32)
+@st.cache_resource(show_spinner="Summarizing the sweep…", max_entries=32)
 def sweep_summary(paths: tuple[tuple[str, int], ...], param: str, n: int,
                   merge: str | None = None, values: tuple | None = None) -> dict:
     """mind_core.workflow.sweep.summarize over the given bundles (path, mtime), every figure
     under ``merge`` (each bundle's own when None); for ``param="merge"``, ``values`` are the
-    strategies compared."""
+    strategies compared. Shared by every session, read-only."""
     bundles = [get_bundle(p, m) for p, m in paths]
     data = load_path(*paths[0]).data
     return summarize(bundles, param, data, n=n, merge=merge,
                      values=list(values) if values else None)
 
 
+@memo(64)
 @st.cache_data(show_spinner=False, max_entries=64)
 def has_tastes(path: str, mtime: int) -> bool:
     """Whether the bundle's dataset is a taste mixture with its truth."""
@@ -110,6 +126,7 @@ def has_tastes(path: str, mtime: int) -> bool:
     return is_taste_mixture(bundle.meta.get("dataset", ""))
 
 
+@memo(16)
 @st.cache_resource(show_spinner=False, max_entries=16)
 def truth_of(path: str, mtime: int):
     """The truth of a bundle's dataset in its codes (read and checksummed once per bundle)."""

@@ -1,7 +1,9 @@
-"""Tables about a dataset's movies and users (``st.cache_data``), and a user's routing.
+"""Tables about a dataset's movies and users, and a user's routing.
 
 Everything here is keyed by (dataset, max_length[, protocol]): the split decides what a user's
-history and held-out movies are.
+history and held-out movies are. The tables are built once per server process and shared by
+every session (``st.cache_resource``: no copy per call, which ``st.cache_data`` would make on
+every rerun of every page); callers read them and never modify them.
 """
 
 from __future__ import annotations
@@ -15,21 +17,25 @@ import streamlit as st
 import torch
 
 from app.services.loaders import Loaded, get_data, get_model
+from app.services.shared import memo
 from mind_core.features import serving_histories
 
 PROFILE_COLUMNS = ["gender", "age", "occupation", "zip"]
 
 
-@st.cache_data(show_spinner=False, max_entries=6)
+@memo(6)
+@st.cache_resource(show_spinner=False, max_entries=6)
 def items_table(dataset: str, max_length: int) -> pd.DataFrame:
     """One row per item code (code 0, padding, included): title, year, genres, popularity."""
     data = get_data(dataset, max_length)
     enc, split = data.encoded, data.split
     names = enc.genre_names
     genres = [", ".join(names[g] for g in row if g) for row in enc.item_genres]
+    # plain object columns: pages take ``["title"].to_numpy()`` many times per rerun, which
+    # copies every string out of an Arrow-backed column each time
     return pd.DataFrame({
-        "movie_id": enc.item_ids, "title": enc.titles,
-        "year": pd.array(enc.years, dtype="Int64"), "genres": genres,
+        "movie_id": enc.item_ids, "title": pd.Series(enc.titles, dtype=object),
+        "year": pd.array(enc.years, dtype="Int64"), "genres": pd.Series(genres, dtype=object),
         "primary": [names[g] or "(none)" for g in enc.primary_genre],
         "primary_code": enc.primary_genre, "ratings": split.item_counts,
     })
@@ -45,7 +51,8 @@ def has_profile(dataset: str, max_length: int) -> bool:
     return all(c in users.columns for c in PROFILE_COLUMNS)
 
 
-@st.cache_data(show_spinner=False, max_entries=6)
+@memo(6)
+@st.cache_resource(show_spinner=False, max_entries=6)
 def users_table(dataset: str, max_length: int) -> pd.DataFrame:
     """One row per user row: raw id, profile (when the dataset has one), history length,
     genre diversity (entropy of the primary genres watched, bits)."""
@@ -68,7 +75,8 @@ def users_table(dataset: str, max_length: int) -> pd.DataFrame:
     return table
 
 
-@st.cache_data(show_spinner=False, max_entries=6)
+@memo(6)
+@st.cache_resource(show_spinner=False, max_entries=6)
 def user_labels(dataset: str, max_length: int) -> dict[int, str]:
     t = users_table(dataset, max_length)
     if "age" in t.columns:
@@ -77,6 +85,7 @@ def user_labels(dataset: str, max_length: int) -> dict[int, str]:
     return {int(r.user_id): f"User {r.user_id} · {r.movies} movies" for r in t.itertuples()}
 
 
+@memo(6)
 @st.cache_resource(show_spinner=False, max_entries=6)
 def chronology(dataset: str, max_length: int, protocol: str = "leave_last_out") -> dict:
     """Ratings and timestamps aligned with ``split.sequence`` (the split's own ordering) and
@@ -108,7 +117,8 @@ def held_out_set(dataset: str, max_length: int, row: int,
     return [int(c) for c in split.target_set(split.test, i)]
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@memo(256)
+@st.cache_resource(show_spinner=False, max_entries=256)
 def user_history(dataset: str, max_length: int, row: int,
                  protocol: str = "leave_last_out") -> pd.DataFrame:
     """The user's whole history, oldest first, the held-out test movies flagged."""
@@ -133,6 +143,7 @@ def user_history(dataset: str, max_length: int, row: int,
     return out
 
 
+@memo(6)
 @st.cache_resource(show_spinner=False, max_entries=6)
 def serving_history_table(dataset: str, max_length: int,
                           protocol: str = "leave_last_out") -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.components import charts
+from app.components import charts, figures
 from app.components.theme import HELD_OUT_COLOR, badge, header_bar, interest_color
 from app.components.widgets import (
     READABLE,
@@ -329,8 +329,9 @@ def quality_vs_k(sel, models, protocol: str, merge: str) -> None:
                f"dots are single seeds ({len(seeds)} seed(s): {', '.join(map(str, seeds))}); "
                "the most-popular baseline dashed. A gap between two K values smaller than two "
                "standard deviations is no difference.")
-    st.plotly_chart(charts.metrics_with_bands(summary["results"], summary["popularity"],
-                                              metrics, "K"),
+    paths = tuple((e.path, e.mtime) for e in sel.family_entries)
+    st.plotly_chart(figures.bands_chart(paths, "interest_num", recs.NOISE_N, merge, None,
+                                        tuple(metrics), "K"),
                     width="stretch", key="metrics_vs_k")
     table = {}
     for r in summary["results"]:

@@ -13,6 +13,7 @@ from app.components import charts
 from app.components.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
 from app.components.widgets import READABLE, load_or_stop, page_header, show_failure
 from app.services import lessons, loaders, recs, state, tables
+from app.services.shared import memo
 from app.views.no_model import require_model
 from mind_core.errors import BundleError
 from mind_core.model import dynamic_interest_number
@@ -177,9 +178,11 @@ def viewing_history(history: pd.DataFrame) -> None:
 
 # --- the map ---------------------------------------------------------------------------------
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@memo(16)
+@st.cache_resource(show_spinner=False, max_entries=16)
 def catalogue(path: str, mtime: int, dataset: str, L: int) -> dict:
-    """The map's faint catalogue layer of one model (built once, copied into each figure)."""
+    """The map's faint catalogue layer of one model: built and encoded once, shared by every
+    session's figures (read-only)."""
     proj = loaders.get_projection(path, mtime)
     return charts.catalogue_trace(tables.items_table(dataset, L), np.asarray(proj["items_xy"]))
 
@@ -328,33 +331,36 @@ def merged_list(sel: state.Selection, loaded: loaders.Loaded, row: int, n: int, 
         merged_summary(rec, n, held, loaded.entry.seed, twin, other)
 
 
+MERGED_COLUMNS = ("rank", "movie", "seeds", "genres", "score", "from", "held out")
+
+
 def merged_table(merged, items, held, other: list[int] | None) -> None:
-    """The merged list, each row in the colour of the interest that retrieved it."""
+    """The merged list, each row's source in the colour of the interest that retrieved it,
+    the held-out movie's row highlighted. Plain HTML: a styled ``st.dataframe`` spent ~15 ms
+    of every rerun in pandas' Styler (bench/profile_rerun.py)."""
     titles, genres = items["title"].to_numpy(), items["genres"].to_numpy()
-    table = pd.DataFrame({
-        "rank": range(1, len(merged) + 1),
-        "movie": [titles[c] for c, _, _ in merged],
-        "genres": [genres[c] for c, _, _ in merged],
-        "score": [s for _, s, _ in merged],
-        "from": [interest_name(k) for _, _, k in merged],
-        "held out": ["★ held-out movie" if c == held else "" for c, _, _ in merged],
-    })
-    if other is not None:
-        table.insert(2, "seeds", ["● stable" if c in other else "○ this seed only"
-                                  for c, _, _ in merged])
+    columns = [c for c in MERGED_COLUMNS if c != "seeds" or other is not None]
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    rows = []
+    for rank, (c, score, k) in enumerate(merged, start=1):
+        cells = {"rank": str(rank), "movie": html.escape(str(titles[c])),
+                 "seeds": ("● stable" if c in other else "○ this seed only")
+                 if other is not None else "",
+                 "genres": html.escape(str(genres[c])), "score": f"{score:.3f}",
+                 "from": interest_name(k), "held out": "★ held-out movie" if c == held else ""}
+        style = " class='held'" if c == held else ""
+        rows.append(f"<tr{style}>" + "".join(
+            f"<td style='background:{interest_color(k)};color:white'>{cells[col]}</td>"
+            if col == "from" else f"<td>{cells[col]}</td>" for col in columns) + "</tr>")
+    st.markdown(f"<div class='merged-list'><table>{MERGED_STYLE}<thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table></div>", unsafe_allow_html=True)
 
-    def colour(r):
-        k = merged[r.name][2]
-        base = [""] * len(r)
-        base[list(r.index).index("from")] = (f"background-color:{interest_color(k)};"
-                                             "color:white")
-        if merged[r.name][0] == held:
-            base = [s or "background-color:#ffe3e3;font-weight:600" for s in base]
-        return base
 
-    st.dataframe(table.style.apply(colour, axis=1).format({"score": "{:.3f}"}),
-                 hide_index=True, width="stretch", height=min(600, 38 + 35 * len(merged)),
-                 key="merged_table")
+MERGED_STYLE = ("<style>.merged-list table{width:100%;border-collapse:collapse;font-size:.86em}"
+                ".merged-list th{text-align:left;opacity:.7;font-weight:600}"
+                ".merged-list td,.merged-list th{padding:3px 8px;border-bottom:1px solid "
+                "rgba(128,128,128,.2)}.merged-list td:nth-child(1){opacity:.7}"
+                ".merged-list tr.held td{background:#ffe3e3;font-weight:600}</style>")
 
 
 def merged_summary(rec, n: int, held, seed: int, twin, other: list[int] | None) -> None:

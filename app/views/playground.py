@@ -141,7 +141,7 @@ def watch(plan: pg.Plan, before: tuple) -> None:
             c = job.config
             st.progress(job.fraction(), text=f"Training model {job.current + 1} of "
                         f"{len(job.configs)} (K={c.interest_num}, seed {c.seed}), {job.state}")
-    if catalog.signature(plan.dataset) != before:
+    if catalog.signature(plan.dataset, fresh=True) != before:
         st.rerun(scope="app")
 
 

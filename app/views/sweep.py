@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from app.components import charts
+from app.components import figures
 from app.components.widgets import (
     offer_training_now,
     page_header,
@@ -106,8 +106,8 @@ def results(paths: tuple, param: str, base: MINDConfig, merge: str | None) -> No
     st.caption(f"{len(paths)} models, seeds {', '.join(map(str, seeds))}. Line: mean over "
                "seeds; band: ± one standard deviation; dots: single seeds; dashed: most "
                "popular. A gap under two standard deviations is no difference.")
-    st.plotly_chart(charts.metrics_with_bands(summary["results"], summary["popularity"],
-                                              metrics, param, categorical=categorical),
+    st.plotly_chart(figures.bands_chart(paths, param, recs.NOISE_N, merge, values,
+                                        tuple(metrics), param, categorical),
                     width="stretch", key="sweep_chart")
     table = {}
     for r in summary["results"]:

@@ -17,9 +17,11 @@ import shutil
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.util import calc_hash
 
@@ -64,10 +66,36 @@ def header_bars(app, marker="border-top:6px"):
     return [m.value for m in app.markdown if marker in m.value]
 
 
-def merged_table(app):
-    tables = [d.value for d in app.dataframe if "from" in d.value.columns]
+class _TableReader(HTMLParser):
+    """The header and the cells' text of an HTML table."""
+
+    def __init__(self):
+        super().__init__()
+        self.head, self.rows, self._cell, self._in = [], [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._in, self._cell = tag, ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._in:
+            (self.head if tag == "th" else self.rows[-1]).append(self._cell)
+            self._in = None
+
+    def handle_data(self, data):
+        if self._in:
+            self._cell += data
+
+
+def merged_table(app) -> pd.DataFrame:
+    """Explore's merged list (an HTML table) as a frame of its cells' text."""
+    tables = [m.value for m in app.markdown if "class='merged-list'" in m.value]
     assert len(tables) == 1
-    return tables[0]
+    reader = _TableReader()
+    reader.feed(tables[0])
+    return pd.DataFrame([r for r in reader.rows if r], columns=reader.head)
 
 
 def user_ids() -> list[int]:

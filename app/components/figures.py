@@ -1,0 +1,24 @@
+"""Figures whose inputs are shared by every session, built once and kept as frozen specs.
+
+A Plotly figure with subplots costs ~100 ms to build (plotly validates every property); the
+charts here depend only on the models on disk, not on the user or the session, so each is
+built once per input and every later rerun only sends it (:func:`charts.frozen`).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components import charts
+from app.services import recs
+from app.services.shared import memo
+
+
+@memo(64)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def bands_chart(paths: tuple, param: str, n: int, merge: str | None, values: tuple | None,
+                metrics: tuple, xlabel: str, categorical: bool = False) -> charts.Spec:
+    """charts.metrics_with_bands over recs.sweep_summary(paths, param, n, merge, values)."""
+    summary = recs.sweep_summary(paths, param, n, merge, values)
+    return charts.frozen(charts.metrics_with_bands(summary["results"], summary["popularity"],
+                                                   list(metrics), xlabel, categorical))
