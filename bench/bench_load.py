@@ -44,7 +44,10 @@ What is measured, and how:
   while 1, then 5 sessions browse; the next phase waits for the model being trained to end.
 
     .venv/bin/python -m bench.bench_load [--home DATA_DIR] [--before DIR] [--sessions 1 5 20]
-        [--viewers 10] [--train-sessions 1 5] [--actions 6]
+        [--viewers 10] [--train-sessions 1 5] [--actions 6] [--profile DIR]
+
+``--profile DIR`` dumps a cProfile of every script run of each server into DIR/<server>
+(the before checkout needs this file's ``--serve`` too: copy it there).
 
 ``--home`` is a data folder with built models (default ``$MIND_CORE_DATA_DIR`` or data/).
 Writes ``bench/results/bench_load.json``; exits 1 if the training-in-background p99 of this
@@ -56,6 +59,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import functools
 import importlib
 import json
@@ -127,13 +131,20 @@ def serve(port: int) -> None:
     from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
 
     original = ScriptRunner._run_script
+    profiles = os.environ.get("MIND_BENCH_PROFILE")  # a folder: one cProfile dump per run
 
     def timed(self, rerun_data):
         t0 = time.perf_counter()
         start = time.time()
+        profile = cProfile.Profile() if profiles else None
+        if profile:
+            profile.enable()
         try:
             return original(self, rerun_data)
         finally:
+            if profile:
+                profile.disable()
+                profile.dump_stats(os.path.join(profiles, f"run.{time.time_ns()}.prof"))
             _append(timing, {"run_ms": 1000 * (time.perf_counter() - t0), "t": start,
                              "session": getattr(self, "_session_id", "")})
 
@@ -372,13 +383,16 @@ def summarize(runs_ms, client, rss, hwm, loads) -> dict:
 class Target:
     """One instrumented server under test: this checkout's, or ``--before``'s."""
 
-    def __init__(self, label: str, checkout: Path, work: Path):
+    def __init__(self, label: str, checkout: Path, work: Path, profile_dir: Path | None = None):
         self.label, self.checkout = label, checkout
         self.work = work / label
         self.work.mkdir(parents=True)
         self.timing, self.flag = self.work / "timing.jsonl", self.work / "train.flag"
         env = {**os.environ, "MIND_BENCH_TIMING": str(self.timing),
                "MIND_BENCH_TRAIN_FLAG": str(self.flag)}
+        if profile_dir:  # every script run of this server profiled (cProfile inside the run)
+            (profile_dir / label).mkdir(parents=True, exist_ok=True)
+            env["MIND_BENCH_PROFILE"] = str(profile_dir / label)
         port = app_server.free_port()
         try:  # the checkout's own --serve: `streamlit run app/main.py` with the timing hooks
             self.served = app_server.start(
@@ -461,6 +475,9 @@ def main(argv=None) -> int:
                     help="viewers who open Explore at once, then click Random user 3 times")
     ap.add_argument("--before", help="a checkout of the code before a change (git worktree): "
                                      "every phase runs against its server too, back to back")
+    ap.add_argument("--profile", help="a folder: dump a cProfile of every script run of each "
+                                      "server there (read with `python -m pstats`); the "
+                                      "timings then include the profiler's overhead")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--browser-nice", type=int, default=None,
                     help="run the browsers at this niceness instead of SCHED_IDLE")
@@ -490,10 +507,11 @@ def main(argv=None) -> int:
                                              else f"nice {args.browser_nice}"),
               "servers": {}}
     targets = []
+    profile_dir = Path(args.profile).resolve() if args.profile else None
     try:
         if args.before:
-            targets.append(Target("before", Path(args.before).resolve(), work))
-        targets.append(Target("after" if args.before else "this", REPO, work))
+            targets.append(Target("before", Path(args.before).resolve(), work, profile_dir))
+        targets.append(Target("after" if args.before else "this", REPO, work, profile_dir))
         # the browsers (started from here, after the servers) take only the CPU the servers
         # leave: on a real demo they are on the viewers' machines, not on the server's cores
         if args.browser_nice is None:
