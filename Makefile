@@ -42,15 +42,17 @@ $(TASTES): | $(STAMP)
 models: $(DATA)
 	$(VENV)/bin/mind-core build-defaults --dataset ml-100k --interest-num 4
 
-# Once the app answers, in the background at low priority, one after another: the other K
-# values, the second seed of each (the Compare page's noise floor), then the taste mixture's
-# models (seed 0 with index and map, then two more seeds). The app shows each when it lands.
-run: models $(TASTES)
+# Once the app answers, in the background at the lowest priority (the first viewers' pages
+# come first), one after another: the other K values, the second seed of each (the Compare
+# page's noise floor), then the taste mixture (written, then seed 0 with index and map, then
+# two more seeds). The app shows each when it lands.
+run: models
 	( $(PY) -m app.server wait http://$(ADDRESS):$(PORT) 600 || exit 0; \
-	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k; \
-	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 --no-serving; \
-	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset tastes; \
-	  nice -n 10 $(VENV)/bin/mind-core build-defaults --dataset tastes --seeds 1 2 \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset ml-100k; \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 --no-serving; \
+	  $(MAKE) --no-print-directory $(TASTES); \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset tastes; \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset tastes --seeds 1 2 \
 		--no-serving ) > data/artifacts/background.log 2>&1 &
 	$(VENV)/bin/streamlit run app/main.py --server.address $(ADDRESS) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
