@@ -40,21 +40,25 @@ class Spec(go.Figure):
 
     ``st.plotly_chart`` reads a figure through ``to_dict()``; a ``go.Figure`` builds a
     validated object per trace, then deep-copies all of it there (~15 ms for the map's 1,700
-    points, on every rerun of every session). A Spec is built from plain dicts of traces that
-    are ours and known-good, so it is only handed over. It is for ``st.plotly_chart`` only: it
-    has none of a figure's other methods."""
+    points, on every rerun of every session). A Spec only hands its dict over. It is for
+    ``st.plotly_chart`` only: it has none of a figure's other methods."""
 
-    def __init__(self, data: list[dict], layout: dict, encoded: tuple[int, ...] = ()):
-        # no super().__init__: see above. ``encoded``: indices of traces whose arrays are
-        # base64-encoded already (a cached layer), not walked again
-        for i, trace in enumerate(data):
-            if i not in encoded:  # numpy arrays travel base64-encoded, as go.Figure sends them
-                convert_to_base64(trace)
-        convert_to_base64(layout)
-        self._spec = {"data": data, "layout": {**layout, "template": _default_template()}}
+    def __init__(self, spec: dict):  # no super().__init__: see above
+        self._spec = spec
 
     def to_dict(self) -> dict:
         return self._spec
+
+
+def spec(data: list[dict], layout: dict, encoded: tuple[int, ...] = ()) -> Spec:
+    """A Spec from plain dicts of traces that are ours and known-good, as go.Figure would send
+    them: numpy arrays base64-encoded, plotly's default template. ``encoded``: indices of
+    traces encoded already (a cached layer), not walked again."""
+    for i, trace in enumerate(data):
+        if i not in encoded:
+            convert_to_base64(trace)
+    convert_to_base64(layout)
+    return Spec({"data": data, "layout": {**layout, "template": _default_template()}})
 
 
 @functools.cache
@@ -65,10 +69,7 @@ def _default_template() -> dict:
 
 def frozen(fig: go.Figure) -> Spec:
     """A built figure as a :class:`Spec`: cache it, and each rerun sends it without copying."""
-    spec = fig.to_dict()
-    out = Spec.__new__(Spec)
-    out._spec = spec
-    return out
+    return Spec(fig.to_dict())
 
 
 def scatter_type(n_points: int) -> str:
@@ -169,7 +170,7 @@ def umap_figure(catalogue: dict, items, items_xy, interests_xy, active, per_inte
         dragmode="select", hovermode="closest", plot_bgcolor="white",
         uirevision="map",
     )
-    return Spec(traces, layout, encoded=(0,))
+    return spec(traces, layout, encoded=(0,))
 
 
 def training_curves(history: list[dict], best_epoch: int | None = None, height: int = 300):
@@ -218,7 +219,7 @@ def jaccard_heatmap(matrix: np.ndarray, labels: list[str]) -> Spec:
                  y=labels, colorscale=_colorscale("Greens"), zmin=0, zmax=1,
                  text=[[f"{v:.2f}" for v in row] for row in matrix], texttemplate="%{text}",
                  hovertemplate="%{y} vs %{x}: %{z:.2f}<extra></extra>", showscale=False)
-    return Spec([trace], dict(height=80 + 60 * len(labels),
+    return spec([trace], dict(height=80 + 60 * len(labels),
                               margin=dict(l=10, r=10, t=10, b=10), font=_FONT,
                               yaxis=dict(autorange="reversed")))
 
@@ -345,4 +346,4 @@ def tastes_map(view: dict, items_xy: np.ndarray, interests_xy: np.ndarray):
                   xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
                   plot_bgcolor="white", hovermode="closest")
-    return Spec(traces, layout)
+    return spec(traces, layout)

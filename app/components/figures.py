@@ -7,15 +7,12 @@ built once per input and every later rerun only sends it (:func:`charts.frozen`)
 
 from __future__ import annotations
 
-import streamlit as st
-
 from app.components import charts
 from app.services import recs
-from app.services.shared import memo
+from app.services.shared import shared
 
 
-@memo(64)
-@st.cache_resource(show_spinner=False, max_entries=64)
+@shared(64)
 def bands_chart(paths: tuple, param: str, n: int, merge: str | None, values: tuple | None,
                 metrics: tuple, xlabel: str, categorical: bool = False) -> charts.Spec:
     """charts.metrics_with_bands over recs.sweep_summary(paths, param, n, merge, values)."""

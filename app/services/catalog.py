@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.services.shared import memo
+from app.services.shared import shared
 from mind_core.artifacts import artifacts_dir, is_held, list_bundles, verify_bundle
 from mind_core.config import PAPER_FAITHFUL, MINDConfig
 from mind_core.data.fetch import GROUPLENS_FILES, data_dir
@@ -99,8 +99,7 @@ def family_key(config: dict) -> str:
     return json.dumps(rest, sort_keys=True)
 
 
-@memo(32)
-@st.cache_resource(show_spinner=False, max_entries=32)
+@shared(32)
 def _catalog(sig: tuple) -> list[Entry]:
     entries = []
     for path, mtime in sig:

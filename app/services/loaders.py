@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import streamlit as st
 import torch
 
 from app.services.catalog import DEFAULT_DATASET, Entry
-from app.services.shared import memo
+from app.services.shared import shared
 from mind_core.artifacts import check_fingerprint, load_bundle
 from mind_core.serving import load_index, load_projection
 from mind_core.workflow.pipeline import load_data
@@ -24,34 +23,29 @@ from mind_core.workflow.pipeline import load_data
 torch.set_num_threads(1)
 
 
-@memo(6)
-@st.cache_resource(show_spinner="Reading the dataset…", max_entries=6)
+@shared(6, "Reading the dataset…")
 def get_data(dataset: str, max_length: int, protocol: str = "leave_last_out"):
     return load_data(dataset, max_length, protocol)
 
 
-@memo(64)
-@st.cache_resource(show_spinner="Loading the model…", max_entries=64)
+@shared(64, "Loading the model…")
 def get_bundle(path: str, mtime: int):
     return load_bundle(path)
 
 
-@memo(16)
-@st.cache_resource(show_spinner="Loading the model weights…", max_entries=16)
+@shared(16, "Loading the model weights…")
 def get_model(path: str, mtime: int):
     bundle = get_bundle(path, mtime)
     data = get_data(bundle.meta["dataset"], bundle.config.max_length, bundle.config.protocol)
     return bundle.load_model(data.encoded)
 
 
-@memo(32)
-@st.cache_resource(show_spinner="Loading the retrieval index…", max_entries=32)
+@shared(32, "Loading the retrieval index…")
 def get_index(path: str, mtime: int, backend: str):
     return load_index(get_bundle(path, mtime), backend)
 
 
-@memo(16)
-@st.cache_resource(show_spinner="Loading the map…", max_entries=16)
+@shared(16, "Loading the map…")
 def get_projection(path: str, mtime: int):
     return load_projection(get_bundle(path, mtime))
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import streamlit as st
 
 from app.services.loaders import Loaded, get_bundle, get_index, get_model, load_path
-from app.services.shared import memo
+from app.services.shared import shared
 from mind_core import serving
 from mind_core.errors import BundleError
 from mind_core.evaluation import interest_metrics
@@ -29,8 +28,7 @@ NOISE_N = 10  # the merged top-N whose overlaps are compared over all users
 LATENCY_USERS = 50  # users timed per model for the Compare page's latency column
 
 
-@memo(1024)
-@st.cache_resource(show_spinner=False, max_entries=1024)
+@shared(1024)
 def recommend(_loaded: Loaded, path: str, mtime: int, row: int, n: int, merge: str,
               backend: str):
     """Per-interest and merged recommendations (cached per bundle, user and settings; shared
@@ -51,8 +49,7 @@ def labels(loaded: Loaded, row: int, rec) -> list[dict]:
     return _labels(loaded, loaded.entry.path, loaded.entry.mtime, row, n, rec.backend, rec)
 
 
-@memo(1024)
-@st.cache_resource(show_spinner=False, max_entries=1024)
+@shared(1024)
 def _labels(_loaded: Loaded, path: str, mtime: int, row: int, n: int, backend: str,
             _rec) -> list[dict]:
     model = get_model(path, mtime)
@@ -71,7 +68,7 @@ def merge_strategies() -> list[str]:
     return list(serving.MERGE_STRATEGIES)
 
 
-@st.cache_data(show_spinner="Timing retrieval…", max_entries=64)
+@shared(64, "Timing retrieval…")
 def latency_ms(_loaded: Loaded, path: str, mtime: int, backend: str) -> float:
     """Mean time of one user's recommendation (search + merge), over a fixed sample."""
     try:
@@ -89,8 +86,7 @@ def latency_ms(_loaded: Loaded, path: str, mtime: int, backend: str) -> float:
 
 # --- over all users: exact merged lists and their overlaps --------------------------------
 
-@memo(64)
-@st.cache_resource(show_spinner="Ranking every user's movies…", max_entries=64)
+@shared(64, "Ranking every user's movies…")
 def merged_lists(path: str, mtime: int, n: int, merge: str) -> dict[int, np.ndarray]:
     """{user row: merged top-n item codes} for every evaluated user (exact search)."""
     bundle = get_bundle(path, mtime)
@@ -105,8 +101,7 @@ def user_list(path: str, mtime: int, row: int, n: int, merge: str) -> list[int] 
     return None if top is None else [int(c) for c in top]
 
 
-@memo(32)
-@st.cache_resource(show_spinner="Summarizing the sweep…", max_entries=32)
+@shared(32, "Summarizing the sweep…")
 def sweep_summary(paths: tuple[tuple[str, int], ...], param: str, n: int,
                   merge: str | None = None, values: tuple | None = None) -> dict:
     """mind_core.workflow.sweep.summarize over the given bundles (path, mtime), every figure
@@ -118,16 +113,14 @@ def sweep_summary(paths: tuple[tuple[str, int], ...], param: str, n: int,
                      values=list(values) if values else None)
 
 
-@memo(64)
-@st.cache_data(show_spinner=False, max_entries=64)
+@shared(64)
 def has_tastes(path: str, mtime: int) -> bool:
     """Whether the bundle's dataset is a taste mixture with its truth."""
     bundle = get_bundle(path, mtime)
     return is_taste_mixture(bundle.meta.get("dataset", ""))
 
 
-@memo(16)
-@st.cache_resource(show_spinner=False, max_entries=16)
+@shared(16)
 def truth_of(path: str, mtime: int):
     """The truth of a bundle's dataset in its codes (read and checksummed once per bundle)."""
     loaded = load_path(path, mtime)
@@ -140,7 +133,7 @@ def taste_view(loaded: Loaded, row: int) -> dict:
                      truth_of(loaded.entry.path, loaded.entry.mtime))
 
 
-@st.cache_data(show_spinner="Measuring how the interests differ…", max_entries=64)
+@shared(64, "Measuring how the interests differ…")
 def interest_figures(path: str, mtime: int, _loaded: Loaded) -> dict:
     """mind_core.evaluation.interest_metrics for a bundle (cached on its path and mtime)."""
     return interest_metrics(_loaded.bundle, _loaded.data)

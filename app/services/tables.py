@@ -13,18 +13,16 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-import streamlit as st
 import torch
 
 from app.services.loaders import Loaded, get_data, get_model
-from app.services.shared import memo
+from app.services.shared import shared
 from mind_core.features import serving_histories
 
 PROFILE_COLUMNS = ["gender", "age", "occupation", "zip"]
 
 
-@memo(6)
-@st.cache_resource(show_spinner=False, max_entries=6)
+@shared(6)
 def items_table(dataset: str, max_length: int) -> pd.DataFrame:
     """One row per item code (code 0, padding, included): title, year, genres, popularity."""
     data = get_data(dataset, max_length)
@@ -51,8 +49,7 @@ def has_profile(dataset: str, max_length: int) -> bool:
     return all(c in users.columns for c in PROFILE_COLUMNS)
 
 
-@memo(6)
-@st.cache_resource(show_spinner=False, max_entries=6)
+@shared(6)
 def users_table(dataset: str, max_length: int) -> pd.DataFrame:
     """One row per user row: raw id, profile (when the dataset has one), history length,
     genre diversity (entropy of the primary genres watched, bits)."""
@@ -75,8 +72,7 @@ def users_table(dataset: str, max_length: int) -> pd.DataFrame:
     return table
 
 
-@memo(6)
-@st.cache_resource(show_spinner=False, max_entries=6)
+@shared(6)
 def user_labels(dataset: str, max_length: int) -> dict[int, str]:
     t = users_table(dataset, max_length)
     if "age" in t.columns:
@@ -85,8 +81,7 @@ def user_labels(dataset: str, max_length: int) -> dict[int, str]:
     return {int(r.user_id): f"User {r.user_id} · {r.movies} movies" for r in t.itertuples()}
 
 
-@memo(6)
-@st.cache_resource(show_spinner=False, max_entries=6)
+@shared(6)
 def chronology(dataset: str, max_length: int, protocol: str = "leave_last_out") -> dict:
     """Ratings and timestamps aligned with ``split.sequence`` (the split's own ordering) and
     each user row's index in the test set (-1 if not evaluated)."""
@@ -117,8 +112,7 @@ def held_out_set(dataset: str, max_length: int, row: int,
     return [int(c) for c in split.target_set(split.test, i)]
 
 
-@memo(256)
-@st.cache_resource(show_spinner=False, max_entries=256)
+@shared(256)
 def user_history(dataset: str, max_length: int, row: int,
                  protocol: str = "leave_last_out") -> pd.DataFrame:
     """The user's whole history, oldest first, the held-out test movies flagged."""
@@ -143,8 +137,7 @@ def user_history(dataset: str, max_length: int, row: int,
     return out
 
 
-@memo(6)
-@st.cache_resource(show_spinner=False, max_entries=6)
+@shared(6)
 def serving_history_table(dataset: str, max_length: int,
                           protocol: str = "leave_last_out") -> np.ndarray:
     data = get_data(dataset, max_length, protocol)

@@ -13,7 +13,7 @@ from app.components import charts
 from app.components.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
 from app.components.widgets import READABLE, load_or_stop, page_header, show_failure
 from app.services import lessons, loaders, recs, state, tables
-from app.services.shared import memo
+from app.services.shared import shared
 from app.views.no_model import require_model
 from mind_core.errors import BundleError
 from mind_core.model import dynamic_interest_number
@@ -178,8 +178,7 @@ def viewing_history(history: pd.DataFrame) -> None:
 
 # --- the map ---------------------------------------------------------------------------------
 
-@memo(16)
-@st.cache_resource(show_spinner=False, max_entries=16)
+@shared(16)
 def catalogue(path: str, mtime: int, dataset: str, L: int) -> dict:
     """The map's faint catalogue layer of one model: built and encoded once, shared by every
     session's figures (read-only)."""

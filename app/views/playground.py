@@ -19,6 +19,7 @@ from app.components.widgets import (
     training_refusal,
 )
 from app.services import catalog, lessons, loaders, recs, state
+from app.services.shared import shared
 from app.services.training import being_trained, board
 from mind_core.data.tastes import PLAYGROUND, TastesConfig, taste_datasets
 from mind_core.serving import PROJECTION_FILE
@@ -145,7 +146,7 @@ def watch(plan: pg.Plan, before: tuple) -> None:
         st.rerun(scope="app")
 
 
-@st.cache_data(show_spinner="Reading the models…", max_entries=16)
+@shared(16, "Reading the models…")
 def summary_of(_plan: pg.Plan, signature: tuple) -> dict | None:
     return pg.read(_plan)
 

@@ -17,6 +17,7 @@ from app.components.widgets import (
     training_refusal,
 )
 from app.services import catalog, lessons, loaders, recs, state
+from app.services.shared import shared
 from app.services.training import being_trained, board
 from app.views.no_model import require_model
 from mind_core import protocols
@@ -42,7 +43,7 @@ HELP = {
 }
 
 
-@st.cache_data(show_spinner="Finding the sweep's models…", max_entries=64)
+@shared(64, "Finding the sweep's models…")
 def found(signature: tuple, dataset_name: str, base: str, param: str) -> tuple:
     """(path, mtime) of the bundles equal to ``base`` but in ``param`` and the seed."""
     bundles = collect(dataset_name, MINDConfig.from_dict(json.loads(base)), param)
