@@ -12,7 +12,7 @@ TASTES := data/tastes/truth.json
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run serve-public test setup data models lint bench clean
+.PHONY: run serve-public test setup data models first-model lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,16 +38,23 @@ data: $(DATA)
 $(TASTES): | $(STAMP)
 	$(VENV)/bin/mind-core data synth --preset tastes --out data/tastes --quiet
 
-# Before serving: only the default K=4 model with its index and map (the Explore page's).
+# The default K=4 model with its index and map (the Explore page's).
 models: $(DATA)
 	$(VENV)/bin/mind-core build-defaults --dataset ml-100k --interest-num 4
 
+# Before `make run` serves: the same model with its index only (what search needs); its UMAP
+# map (~30 s) is the first thing built in the background, and the Explore page shows it when
+# it lands.
+first-model: $(DATA)
+	$(VENV)/bin/mind-core build-defaults --dataset ml-100k --interest-num 4 --no-map
+
 # Once the app answers, in the background at the lowest priority (the first viewers' pages
-# come first), one after another: the other K values, the second seed of each (the Compare
-# page's noise floor), then the taste mixture (written, then seed 0 with index and map, then
-# two more seeds). The app shows each when it lands.
-run: models
+# come first), one after another: the first model's map, the other K values, the second seed
+# of each (the Compare page's noise floor), then the taste mixture (written, then seed 0 with
+# index and map, then two more seeds). The app shows each when it lands.
+run: first-model
 	( $(PY) -m app.server wait http://$(ADDRESS):$(PORT) 600 || exit 0; \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --interest-num 4; \
 	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset ml-100k; \
 	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 --no-serving; \
 	  $(MAKE) --no-print-directory $(TASTES); \

@@ -11,8 +11,14 @@ import torch
 
 from app.components import charts
 from app.components.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
-from app.components.widgets import READABLE, load_or_stop, page_header, show_failure
-from app.services import lessons, loaders, recs, state, tables
+from app.components.widgets import (
+    READABLE,
+    load_or_stop,
+    page_header,
+    poll_catalogue,
+    show_failure,
+)
+from app.services import catalog, lessons, loaders, recs, state, tables
 from app.services.shared import shared
 from app.views.no_model import require_model
 from mind_core.errors import BundleError
@@ -219,7 +225,14 @@ def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None, items,
     try:
         proj = loaders.get_projection(entry.path, entry.mtime)
     except (BundleError, FileNotFoundError, ImportError) as e:
-        st.info(f"This model has no map (its UMAP projection was not built): {e}")
+        if not catalog.building(dataset):
+            st.info(f"This model has no map (its UMAP projection was not built): {e}")
+            return
+        # `make run` serves its first model before UMAP has placed it (~30 s here)
+        st.info("The map is being computed (UMAP places every movie and every user's "
+                "interests): it appears here when it lands. The lists below are ready.",
+                icon=":material/autorenew:")
+        poll_catalogue(dataset, catalog.signature(dataset, fresh=True))
         return
     items_xy = np.asarray(proj["items_xy"])
     interests_xy = np.asarray(proj["interests_xy"])[row]

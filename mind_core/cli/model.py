@@ -24,6 +24,7 @@ from mind_core.training.trainer import resolve_device
 from mind_core.workflow import sweep
 from mind_core.workflow.pipeline import (
     ensure_bundle,
+    ensure_map,
     export_embeddings,
     load_data,
     report,
@@ -171,13 +172,17 @@ def cmd_build_defaults(args) -> None:
     """The models the app needs: K = 1, 2, 4, 8 at the default configuration, for each seed
     asked (``--seeds 1`` builds the second seed the noise floor reads, without the map)."""
     base = config_from_args(args)
+    with_map = not (args.no_serving or args.no_map)
     for seed in args.seeds:
         for k in args.interest_num_list:
             config = replace(base, interest_num=k, seed=seed)
-            bundle, trained = ensure_bundle(args.dataset, config,
-                                            tqdm_progress(f"K={k} seed={seed}"),
-                                            with_serving=not args.no_serving)
-            print(f"K={k} seed={seed}: {'built' if trained else 'ready'} {bundle.path}")
+            progress = tqdm_progress(f"K={k} seed={seed}")
+            bundle, trained = ensure_bundle(args.dataset, config, progress,
+                                            with_serving=not args.no_serving, with_map=with_map)
+            done = "built" if trained else "ready"
+            if with_map and not trained and ensure_map(bundle, progress):
+                done = "map added"
+            print(f"K={k} seed={seed}: {done} {bundle.path}")
 
 
 def add_commands(sub) -> None:
@@ -239,5 +244,8 @@ def add_commands(sub) -> None:
                    help="seeds to build (default 0; the app's noise floor reads seed 1)")
     d.add_argument("--no-serving", action="store_true",
                    help="skip the Annoy index and UMAP map (the app then searches exactly)")
+    d.add_argument("--no-map", action="store_true",
+                   help="build the Annoy index but not the UMAP map (`make run` serves its "
+                        "first model sooner); a later run without it adds the map")
     add_config_options(d, skip=("interest_num", "seed"))
     d.set_defaults(func=cmd_build_defaults)

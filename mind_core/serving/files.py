@@ -8,7 +8,9 @@ asked for. Below that the FAISS backend builds its HNSW graph from the item vect
 :func:`build_serving_files` is called by :func:`mind_core.workflow.pipeline.train_bundle` on the
 bundle's
 temporary folder before the atomic rename; :func:`rebuild_serving_files` adds or refreshes them
-in a finished bundle (each file written beside its target and renamed over it).
+in a finished bundle (each file written beside its target and renamed over it), and
+:func:`add_projection` adds only the map to a bundle served without it so far (`make run` serves
+its first model before UMAP has run: the map is not needed to search).
 """
 
 from __future__ import annotations
@@ -76,17 +78,31 @@ def build_serving_files(tmpdir, items: np.ndarray, interests: np.ndarray, active
         record["faiss"] = {**index.params(),
                            "build_seconds": round(time.perf_counter() - t0, 3)}
     if projection:
-        proj = fit_projection(items, interests, active, seed=seed,
-                              n_neighbors=PROJECTION_DEFAULTS["n_neighbors"],
-                              min_dist=PROJECTION_DEFAULTS["min_dist"],
-                              n_epochs=PROJECTION_DEFAULTS["n_epochs"], progress=progress)
-        save_projection(tmpdir / PROJECTION_FILE, proj)
-        record["projection"] = {k: proj[k] for k in ("metric", "seed", "n_neighbors",
-                                                     "min_dist", "n_epochs")}
-        record["projection"]["fit_seconds"] = round(proj["seconds"], 3)
+        record["projection"] = _write_projection(tmpdir, items, interests, active, seed, progress)
     (tmpdir / SERVING_FILE).write_text(json.dumps(record, indent=2))
     _stage(progress, "serving files ready")
     return record
+
+
+def _write_projection(tmpdir: Path, items, interests, active, seed: int, progress) -> dict:
+    """Fit the UMAP map, write ``projection.npz`` into ``tmpdir``; what serving.json records."""
+    proj = fit_projection(items, interests, active, seed=seed,
+                          n_neighbors=PROJECTION_DEFAULTS["n_neighbors"],
+                          min_dist=PROJECTION_DEFAULTS["min_dist"],
+                          n_epochs=PROJECTION_DEFAULTS["n_epochs"], progress=progress)
+    save_projection(tmpdir / PROJECTION_FILE, proj)
+    record = {k: proj[k] for k in ("metric", "seed", "n_neighbors", "min_dist", "n_epochs")}
+    record["fit_seconds"] = round(proj["seconds"], 3)
+    return record
+
+
+def _move_in(tmp: Path, path: Path, names) -> None:
+    """Rename each of ``names`` present in ``tmp`` over its target in the bundle ``path``,
+    then re-hash those in the manifest."""
+    moved = [n for n in names if (tmp / n).is_file()]
+    for name in moved:
+        os.replace(tmp / name, path / name)
+    update_manifest(path, moved)
 
 
 def rebuild_serving_files(bundle, data=None, progress=None, **kwargs) -> dict:
@@ -98,17 +114,40 @@ def rebuild_serving_files(bundle, data=None, progress=None, **kwargs) -> dict:
     try:
         record = build_serving_files(tmp, bundle.item_vectors, bundle.user_interests,
                                      bundle.user_active, data, bundle.config, progress, **kwargs)
+        dropped = []
         if kwargs.get("faiss") is None and "faiss" in kwargs:  # asked for none: drop any
             (path / FAISS_FILE).unlink(missing_ok=True)
-        for name in (ANNOY_FILE, FAISS_FILE, PROJECTION_FILE, SERVING_FILE):
-            if (tmp / name).is_file():
-                os.replace(tmp / name, path / name)
-
-        update_manifest(path, [n for n in (ANNOY_FILE, FAISS_FILE, PROJECTION_FILE, SERVING_FILE)
-                               if not (tmp / n).exists()])  # the ones moved in above
+            dropped = [FAISS_FILE]
+        _move_in(tmp, path, [ANNOY_FILE, FAISS_FILE, PROJECTION_FILE, SERVING_FILE])
+        if dropped:
+            update_manifest(path, dropped)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return record
 
 
-__all__ = ["build_serving_files", "rebuild_serving_files"]
+def has_projection(bundle) -> bool:
+    return (Path(bundle.path) / PROJECTION_FILE).is_file()
+
+
+def add_projection(bundle, progress=None) -> dict:
+    """Add the UMAP map to a finished bundle, keeping its indexes: ``projection.npz`` and the
+    updated ``serving.json``, written beside their targets and renamed over them. The caller
+    holds the bundle's lock (:mod:`mind_core.artifacts.lock`). Returns serving.json's record."""
+    path = Path(bundle.path)
+    serving = path / SERVING_FILE
+    record = json.loads(serving.read_text()) if serving.is_file() else {}
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-serving-", dir=path))
+    try:
+        seed = getattr(bundle.config, "seed", 0)
+        record["projection"] = _write_projection(tmp, bundle.item_vectors, bundle.user_interests,
+                                                 bundle.user_active, seed, progress)
+        (tmp / SERVING_FILE).write_text(json.dumps(record, indent=2))
+        _move_in(tmp, path, [PROJECTION_FILE, SERVING_FILE])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _stage(progress, "map ready")
+    return record
+
+
+__all__ = ["build_serving_files", "rebuild_serving_files", "add_projection", "has_projection"]

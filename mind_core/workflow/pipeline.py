@@ -34,7 +34,8 @@ from mind_core.evaluation.ranking import (
 )
 from mind_core.features.encoding import Encoded, encode
 from mind_core.features.split import Split, build_split
-from mind_core.serving.files import build_serving_files
+from mind_core.serving.backends import ANNOY_FILE
+from mind_core.serving.files import add_projection, build_serving_files, has_projection
 from mind_core.training.distributed import rank_and_world
 from mind_core.training.trainer import Progress, fit
 from mind_core.workflow.defaults import default_merge
@@ -90,9 +91,10 @@ def bundle_data(bundle: Bundle) -> Data:
 
 def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
                  progress: Progress | None = None, with_serving: bool = True,
-                 lock: bool = True) -> Path:
+                 lock: bool = True, with_map: bool = True) -> Path:
     """Train, evaluate against the popularity baseline, and write a bundle atomically.
-    ``with_serving`` also builds the Annoy index and UMAP coordinates into the bundle.
+    ``with_serving`` also builds the Annoy index and (``with_map``) the UMAP coordinates into
+    the bundle; :func:`ensure_map` adds a map left out.
     ``lock`` holds the destination's lock (:mod:`mind_core.artifacts.lock`) from training to the
     saved bundle: a second writer gets TrainingLocked naming this pid. The app's job board holds its
     locks itself and passes ``lock=False``."""
@@ -119,7 +121,8 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
         }
 
         def extras(tmp, items, interests, active):  # the index and map, inside the new bundle
-            build_serving_files(tmp, items, interests, active, data, config, progress)
+            build_serving_files(tmp, items, interests, active, data, config, progress,
+                                projection=with_map)
 
         return save_bundle(dest, result.model, data.encoded, data.split, metrics,
                            extras if with_serving else None)
@@ -159,7 +162,7 @@ def _dataset_of(bundle: Bundle) -> str:
 
 
 def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = None,
-                  with_serving: bool = True) -> tuple[Bundle, bool]:
+                  with_serving: bool = True, with_map: bool = True) -> tuple[Bundle, bool]:
     """The bundle for ``config`` on ``dataset``: loaded if already built (and whole), trained
     if not. Returns (bundle, trained)."""
     data = load_data(dataset, config.max_length, config.protocol)
@@ -167,8 +170,21 @@ def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = 
     try:
         return load_bundle(path, data.encoded), False
     except BundleError:
-        train_bundle(dataset, config, out=path, progress=progress, with_serving=with_serving)
+        train_bundle(dataset, config, out=path, progress=progress, with_serving=with_serving,
+                     with_map=with_map)
         return load_bundle(path, data.encoded), True
+
+
+def ensure_map(bundle: Bundle, progress: Progress | None = None) -> bool:
+    """Add the UMAP map to a bundle built with its index but without it (`make run` serves its
+    first model before UMAP has run), under the bundle's lock. True if it was added."""
+    if has_projection(bundle) or not (Path(bundle.path) / ANNOY_FILE).is_file():
+        return False
+    with hold(bundle.path, f"{bundle.name} (map)"):
+        if has_projection(bundle):  # another process added it while we waited
+            return False
+        add_projection(bundle, progress)
+    return True
 
 
 def evaluate_bundle(bundle: Bundle, data: Data) -> dict:

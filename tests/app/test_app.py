@@ -26,7 +26,8 @@ import pytest
 from streamlit.util import calc_hash
 
 from app.services import training
-from mind_core.artifacts import list_bundles, load_bundle
+from mind_core.artifacts import artifacts_dir, list_bundles, load_bundle
+from mind_core.artifacts.lock import hold
 from mind_core.config import MINDConfig
 from mind_core.serving import recommend
 from mind_core.workflow.defaults import default_merge
@@ -357,6 +358,13 @@ def test_train_form_end_to_end(at, home):
         # built without serving files: exact search and no map, said plainly
         assert any("No Annoy index" in w.value for w in at.warning)
         assert any("has no map" in i.value for i in at.info)
+        # while a build holds a lock (`make run` adds the first model's map in the background)
+        # the panel says the map is coming, and polls for it
+        with hold(artifacts_dir("ml-100k") / "a-build"):
+            at.run()
+            ok(at)
+            assert any("map is being computed" in i.value for i in at.info)
+            assert not any("has no map" in i.value for i in at.info)
         # submitting the same configuration again does not retrain it
         _submit_tiny_form(at)
         assert any("already built" in i.value for i in at.info)

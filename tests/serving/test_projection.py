@@ -94,3 +94,37 @@ def test_nearest_items(bundle, metric):
         assert codes == list(np.argsort(-sims)[:8] + 1)
     with pytest.raises(ValueError):
         nearest_items(bundle, 0, 5)
+
+
+def test_a_map_added_later_is_the_one_built_with_the_bundle(bundle, tmp_path):
+    # `make run` serves its first model with the index alone and adds the map in the background
+    import json
+    import shutil
+
+    from mind_core.artifacts.lock import is_held, lock_file_for
+    from mind_core.artifacts.manifest import update_manifest, verify_bundle
+    from mind_core.serving.backends import SERVING_FILE
+    from mind_core.workflow.pipeline import ensure_map
+
+    copy = tmp_path / bundle.path.name
+    shutil.copytree(bundle.path, copy)
+    (copy / PROJECTION_FILE).unlink()
+    record = json.loads((copy / SERVING_FILE).read_text())
+    annoy = record["annoy"]
+    del record["projection"]
+    (copy / SERVING_FILE).write_text(json.dumps(record))
+    update_manifest(copy, [PROJECTION_FILE, SERVING_FILE])
+    served = load_bundle(copy)
+    with pytest.raises(BundleError, match="no UMAP projection"):
+        load_projection(served)
+
+    assert ensure_map(served) is True
+    assert not is_held(lock_file_for(copy))  # released
+    verify_bundle(copy)  # the manifest records the new files
+    added = load_projection(load_bundle(copy))
+    np.testing.assert_array_equal(added["items_xy"], load_projection(bundle)["items_xy"])
+    np.testing.assert_array_equal(added["interests_xy"], load_projection(bundle)["interests_xy"])
+    record = json.loads((copy / SERVING_FILE).read_text())
+    assert record["annoy"] == annoy and record["projection"]["seed"] == bundle.config.seed
+    assert not [p for p in copy.iterdir() if p.name.startswith(".tmp-")]
+    assert ensure_map(load_bundle(copy)) is False  # already there: nothing refitted
