@@ -25,13 +25,14 @@ from app.components.theme import (
 )
 
 MAP_HEIGHT = 620
-# The maps draw in SVG up to this many movies, in WebGL above (SVG slows down past a few
-# thousand points). Measured in headless Chromium here on ml-100k's 1,682 movies (browser CPU
-# per action, docs/reliability.md): the Explore map's frame, which keeps its plot and updates
-# it in place (app/components/map_frame.py), cost about the same in SVG and WebGL per new user,
-# and SVG was cheaper each time the frame is mounted (WebGL makes a new GL context); charts
-# drawn by st.plotly_chart are remounted with every new figure, and a WebGL remount cost 820 ms
-# of the browser's work per "Random user" click against ~450-520 ms in SVG.
+# The Explore map draws its movies in WebGL: its frame keeps one plot per viewer and updates it
+# in place (app/components/map_frame.py), so the GL context is made once per page; a new user
+# then cost the browser's main thread ~50 ms for the map against ~150 ms in SVG (ml-100k,
+# headless Chromium here; docs/reliability.md). Charts drawn by st.plotly_chart are remounted
+# with every new figure, and a remount in WebGL pays a fresh GL context (820 ms of the
+# browser's work per "Random user" click against ~450-520 ms in SVG, measured before the
+# frame): they draw in SVG up to this many points, in WebGL above (SVG slows down past a few
+# thousand points).
 WEBGL_ABOVE = 5000
 _FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
@@ -95,7 +96,7 @@ def catalogue_trace(items, items_xy: np.ndarray) -> dict:
     codes = np.arange(1, len(items))
     colors = [genre_color(int(g)) for g in items["primary_code"].to_numpy()[codes]]
     trace = dict(
-        type=scatter_type(len(codes)), mode="markers", name="Catalogue (colour = genre)",
+        type="scattergl", mode="markers", name="Catalogue (colour = genre)",
         x=np.ascontiguousarray(items_xy[codes, 0]), y=np.ascontiguousarray(items_xy[codes, 1]),
         customdata=codes,
         hovertext=_hover(items, codes), hoverinfo="text",
