@@ -140,8 +140,8 @@ def first_page_seconds(env) -> dict:
             expect(page.get_by_role("heading", name="Merged recommendations")).to_be_visible()
             expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
             out["interactive_s"] = time.perf_counter() - t0
-            expect(page.frame_locator('iframe[title$="interest_map"]').locator(".legendtext")
-                   .first).to_be_visible()
+            expect(page.get_by_test_id("stPlotlyChart").first.locator(".legendtext").first) \
+                .to_be_visible()
             out["map_drawn_s"] = time.perf_counter() - t0
             browser.close()
         finally:

@@ -25,14 +25,12 @@ from app.components.theme import (
 )
 
 MAP_HEIGHT = 620
-# The Explore map draws its movies in WebGL: its frame keeps one plot per viewer and updates it
-# in place (app/components/map_frame.py), so the GL context is made once per page; a new user
-# then cost the browser's main thread ~50 ms for the map against ~150 ms in SVG (ml-100k,
-# headless Chromium here; docs/reliability.md). Charts drawn by st.plotly_chart are remounted
-# with every new figure, and a remount in WebGL pays a fresh GL context (820 ms of the
-# browser's work per "Random user" click against ~450-520 ms in SVG, measured before the
-# frame): they draw in SVG up to this many points, in WebGL above (SVG slows down past a few
-# thousand points).
+# The maps draw in SVG up to this many movies, in WebGL above. Every new user remounts the
+# chart (Streamlit identifies it by its spec), and a remount in WebGL costs a fresh GL context:
+# measured in headless Chromium here, a "Random user" click cost the browser 820 ms of work
+# with WebGL against ~450-520 ms in SVG for ml-100k's 1,682 movies, and ten viewers share the
+# cores (bench/bench_load.py). SVG slows down past a few thousand points: ml-25m's 59k stay
+# in WebGL.
 WEBGL_ABOVE = 5000
 _FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
@@ -96,7 +94,7 @@ def catalogue_trace(items, items_xy: np.ndarray) -> dict:
     codes = np.arange(1, len(items))
     colors = [genre_color(int(g)) for g in items["primary_code"].to_numpy()[codes]]
     trace = dict(
-        type="scattergl", mode="markers", name="Catalogue (colour = genre)",
+        type=scatter_type(len(codes)), mode="markers", name="Catalogue (colour = genre)",
         x=np.ascontiguousarray(items_xy[codes, 0]), y=np.ascontiguousarray(items_xy[codes, 1]),
         customdata=codes,
         hovertext=_hover(items, codes), hoverinfo="text",
@@ -111,9 +109,9 @@ def umap_figure(catalogue: dict, items, items_xy, interests_xy, active, per_inte
                 history_codes, held_out: int | None):
     """The map: catalogue, the user's history, each interest vector and what it retrieves.
 
-    The figure must not depend on the chart's own selection: a new figure is a new view, on
-    which the map's frame clears the selection (plotly already highlights what is
-    selected)."""
+    The figure must not depend on the chart's own selection: Streamlit identifies a
+    selectable chart by its spec, so a figure that changed with the selection would reset
+    it (plotly already highlights what is selected)."""
     traces = [dict(catalogue)]
     hist = np.asarray([c for c in history_codes if c > 0], dtype=int)
     if len(hist):

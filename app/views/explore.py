@@ -10,7 +10,6 @@ import streamlit as st
 import torch
 
 from app.components import charts
-from app.components.map_frame import map_frame, selection_points
 from app.components.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
 from app.components.widgets import (
     READABLE,
@@ -193,9 +192,15 @@ def catalogue(path: str, mtime: int, dataset: str, L: int) -> dict:
     return charts.catalogue_trace(tables.items_table(dataset, L), np.asarray(proj["items_xy"]))
 
 
-def selected_codes(points: list[dict]) -> list[int]:
-    """Item codes of the movies among a map selection's ``points`` (interest vectors left
-    out)."""
+def selected_codes() -> list[int]:
+    """Item codes of the movies selected on the map (interest vectors left out)."""
+    event = st.session_state.get(MAP_KEY)
+    if not event:
+        return []
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return []
     codes = []
     for p in points:
         cd = p.get("customdata")
@@ -231,13 +236,15 @@ def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None, items,
         return
     items_xy = np.asarray(proj["items_xy"])
     interests_xy = np.asarray(proj["interests_xy"])[row]
+    selected = selected_codes()
     layer = catalogue(entry.path, entry.mtime, dataset, loaded.data.split.max_length)
     fig = charts.umap_figure(layer, items, items_xy, interests_xy, rec.active,
                              rec.per_interest, rec.history, held)
     left, right = st.columns([3, 1])
     with left:
-        view, value = map_frame(fig.to_dict(), key=MAP_KEY)
-    selected = selected_codes(selection_points(value, view))
+        st.plotly_chart(fig, key=MAP_KEY, on_select="rerun",
+                        selection_mode=("points", "box", "lasso"), width="stretch",
+                        config={"displaylogo": False, "scrollZoom": True})
     with right:
         selection_details(loaded, rec, selected, held, items)
 

@@ -18,7 +18,6 @@ import pytest
 from app import server as app_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-MAP_FRAME = 'iframe[title$="interest_map"]'
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 60_000
@@ -136,8 +135,8 @@ def test_explore_compare_in_a_browser(home, server, page, shots):
     save(page, shots / "explore.png")
 
     # K interest markers on the map, K result columns
-    chart = page.locator(MAP_FRAME)  # the map's frame (app/components/map_frame.py)
-    legend = page.frame_locator(MAP_FRAME).locator(".legendtext")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    legend = chart.locator(".legendtext")
     expect(legend.filter(has_text=re.compile(r"^Interest \d$")).first).to_be_visible()
     active = page.locator('[class*="st-key-interest_col_"]')
     expect(active).to_have_count(k)
@@ -148,7 +147,7 @@ def test_explore_compare_in_a_browser(home, server, page, shots):
     save(chart, shots / "explore-map.png")
 
     # box-select the middle of the map: the selection panel lists the movies
-    box = page.frame_locator(MAP_FRAME).locator(".nsewdrag").first.bounding_box()
+    box = chart.locator(".nsewdrag").first.bounding_box()
     assert box is not None
     x0, y0 = box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25
     x1, y1 = box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.75
