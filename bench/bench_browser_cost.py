@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -32,12 +31,11 @@ import time
 from pathlib import Path
 
 from app import server as app_server
-from bench.bench_load import ARGS, CHROMIUM, settle, visible
+from bench.bench_load import ARGS, CHROMIUM, click_random_user, settle, visible
 
 REPO = app_server.REPO
 RESULTS = REPO / "bench" / "results" / "bench_browser_cost.json"
 REST_S = 0.5
-USER_HEADING = re.compile(r"^User \d+$")
 
 
 def chromium_cpu_s() -> float:
@@ -56,18 +54,6 @@ def chromium_cpu_s() -> float:
         except (OSError, IndexError, ValueError):
             continue
     return total
-
-
-async def new_user(page) -> None:
-    heading = page.get_by_role("heading", name=USER_HEADING)
-    before = (await heading.inner_text()).strip()
-    await page.get_by_test_id("stSidebar").get_by_role("button", name="Random user").click()
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-    with contextlib.suppress(PlaywrightTimeout):  # the same user drawn twice: no new heading
-        await page.wait_for_function(
-            "before => !Array.from(document.querySelectorAll('h3')).some("
-            "h => h.innerText.trim() === before)", arg=before, polling=50, timeout=5000)
 
 
 def other_k(ks: list[int]):
@@ -111,7 +97,7 @@ async def measure(url: str, n: int, ks: list[int]) -> dict:
             await visible(page.get_by_role("heading", name="Explore a user"))
             await settle(page)
             await asyncio.sleep(2 * REST_S)
-            for kind, act in (("new user", new_user), ("another K", other_k(ks)),
+            for kind, act in (("new user", click_random_user), ("another K", other_k(ks)),
                               ("Compare and back", compare_and_back)):
                 cpu0, task0, walls = chromium_cpu_s(), await task_s(), []
                 for _ in range(n):

@@ -311,25 +311,30 @@ async def run_session(browser, url, users, ks, actions, seed, out, expect) -> No
         await ctx.close()
 
 
+async def click_random_user(page) -> None:
+    """Click the sidebar's "Random user" and wait for another user's heading (up to 5 s: the
+    same user may be drawn twice)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    heading = page.get_by_role("heading", name=re.compile(r"^User \d+$"))
+    before = await heading.inner_text()
+    await page.get_by_test_id("stSidebar").get_by_role("button", name="Random user").click()
+    with contextlib.suppress(PlaywrightTimeout):
+        await page.wait_for_function(
+            "before => !Array.from(document.querySelectorAll('h3')).some("
+            "h => h.innerText.trim() === before)", arg=before.strip(),
+            polling=POLL_MS, timeout=5000)
+
+
 async def run_viewer(browser, url, clicks, out, expect) -> None:
     """The issue's own harness: open Explore, then click the sidebar's "Random user" ``clicks``
     times, each time until the app is idle again."""
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
-
     ctx, page = await open_explore(browser, url, out)
     try:
         for _ in range(clicks):
             t0 = time.perf_counter()
             try:
-                heading = page.get_by_role("heading", name=re.compile(r"^User \d+$"))
-                before = await heading.inner_text()
-                await page.get_by_test_id("stSidebar").get_by_role(
-                    "button", name="Random user").click()
-                with contextlib.suppress(PlaywrightTimeout):  # the same user drawn twice
-                    await page.wait_for_function(
-                        "before => !Array.from(document.querySelectorAll('h3')).some("
-                        "h => h.innerText.trim() === before)", arg=before.strip(),
-                        polling=POLL_MS, timeout=5000)
+                await click_random_user(page)
                 await settle(page, expect)
                 out["client_ms"].append(1000 * (time.perf_counter() - t0))
                 n_exc = await page.get_by_test_id("stException").count()

@@ -232,7 +232,7 @@ def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None, items,
         st.info("The map is being computed (UMAP places every movie and every user's "
                 "interests): it appears here when it lands. The lists below are ready.",
                 icon=":material/autorenew:")
-        poll_catalogue(dataset, catalog.signature(dataset, fresh=True))
+        poll_catalogue(dataset, catalog.signature(dataset))
         return
     items_xy = np.asarray(proj["items_xy"])
     interests_xy = np.asarray(proj["interests_xy"])[row]

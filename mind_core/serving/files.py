@@ -96,13 +96,13 @@ def _write_projection(tmpdir: Path, items, interests, active, seed: int, progres
     return record
 
 
-def _move_in(tmp: Path, path: Path, names) -> None:
-    """Rename each of ``names`` present in ``tmp`` over its target in the bundle ``path``,
-    then re-hash those in the manifest."""
+def _move_in(tmp: Path, path: Path, names) -> list[str]:
+    """Rename each of ``names`` present in ``tmp`` over its target in the bundle ``path``;
+    the names moved (for the manifest to re-hash)."""
     moved = [n for n in names if (tmp / n).is_file()]
     for name in moved:
         os.replace(tmp / name, path / name)
-    update_manifest(path, moved)
+    return moved
 
 
 def rebuild_serving_files(bundle, data=None, progress=None, **kwargs) -> dict:
@@ -118,9 +118,8 @@ def rebuild_serving_files(bundle, data=None, progress=None, **kwargs) -> dict:
         if kwargs.get("faiss") is None and "faiss" in kwargs:  # asked for none: drop any
             (path / FAISS_FILE).unlink(missing_ok=True)
             dropped = [FAISS_FILE]
-        _move_in(tmp, path, [ANNOY_FILE, FAISS_FILE, PROJECTION_FILE, SERVING_FILE])
-        if dropped:
-            update_manifest(path, dropped)
+        moved = _move_in(tmp, path, [ANNOY_FILE, FAISS_FILE, PROJECTION_FILE, SERVING_FILE])
+        update_manifest(path, moved + dropped)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return record
@@ -139,11 +138,10 @@ def add_projection(bundle, progress=None) -> dict:
     record = json.loads(serving.read_text()) if serving.is_file() else {}
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-serving-", dir=path))
     try:
-        seed = getattr(bundle.config, "seed", 0)
         record["projection"] = _write_projection(tmp, bundle.item_vectors, bundle.user_interests,
-                                                 bundle.user_active, seed, progress)
+                                                 bundle.user_active, bundle.config.seed, progress)
         (tmp / SERVING_FILE).write_text(json.dumps(record, indent=2))
-        _move_in(tmp, path, [PROJECTION_FILE, SERVING_FILE])
+        update_manifest(path, _move_in(tmp, path, [PROJECTION_FILE, SERVING_FILE]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _stage(progress, "map ready")
