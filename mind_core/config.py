@@ -144,6 +144,10 @@ class EvaluationSettings(_Group):
 
 
 GROUPS = (Architecture, LossSettings, TrainingSettings, EvaluationSettings)
+# A protocol whose split changed after bundles were written under it: the revision joins the
+# identity, so a model trained on the new split never takes an older model's name. "future"
+# 2: a validation set instead of one validation rating (mind_core.protocols.future).
+SPLIT_REVISIONS = {"future": 2}
 
 
 @dataclass
@@ -171,9 +175,12 @@ class MINDConfig(EvaluationSettings, TrainingSettings, LossSettings, Architectur
         what is learned, less a later field while it holds the value earlier models had, so
         adding a field never renames (and so never retrains) the models already built."""
         d, later = self.to_dict(), self.later_fields()
-        return {f.name: d[f.name] for f in fields(self)
-                if f.metadata.get("changes_results", True)
-                and not (f.name in later and d[f.name] == later[f.name])}
+        out = {f.name: d[f.name] for f in fields(self)
+               if f.metadata.get("changes_results", True)
+               and not (f.name in later and d[f.name] == later[f.name])}
+        if self.protocol in SPLIT_REVISIONS:
+            out["split_revision"] = SPLIT_REVISIONS[self.protocol]
+        return out
 
     @classmethod
     def later_fields(cls) -> dict[str, object]:

@@ -19,6 +19,8 @@ from app.services.shared import shared
 from mind_core.artifacts import artifacts_dir, is_held, list_bundles, verify_bundle
 from mind_core.config import PAPER_FAITHFUL, MINDConfig
 from mind_core.data.fetch import GROUPLENS_FILES, data_dir
+from mind_core.errors import DataError
+from mind_core.workflow.defaults import dataset_config
 
 DEFAULT_DATASET = "ml-100k"
 # Config fields shown in a configuration's short label, in this order.
@@ -84,6 +86,7 @@ class Entry:
     created: str
     hr50: float | None
     error: str | None = None
+    merge: str = "max_score"  # the merge of its headline figures (chosen on validation)
 
     @property
     def protocol(self) -> str:
@@ -111,12 +114,14 @@ def _catalog(sig: tuple) -> list[Entry]:
             raw = json.loads((p / "config.json").read_text())
             config = raw["config"]
             try:
-                hr50 = json.loads((p / "metrics.json").read_text())["test"]["HR@50"]
+                metrics = json.loads((p / "metrics.json").read_text())
+                hr50, merge = metrics["test"]["HR@50"], metrics.get("merge", "max_score")
             except (OSError, KeyError, ValueError, TypeError):
-                hr50 = None
+                hr50, merge = None, "max_score"
             entries.append(Entry(path, p.name, int(config["interest_num"]),
                                  int(config.get("seed", 0)), family_key(config), config, mtime,
-                                 raw.get("meta", {}).get("created", ""), hr50))
+                                 raw.get("meta", {}).get("created", ""), hr50,
+                                 merge=merge))
         except (OSError, KeyError, ValueError, TypeError) as e:  # BundleError is a ValueError
             entries.append(Entry(path, p.name, 0, 0, "", {}, mtime, "", None,
                                  error=f"{e.__class__.__name__}: {e}"))
@@ -169,13 +174,17 @@ def family_label(family: str, all_families: list[str]) -> str:
     return " · ".join(parts)
 
 
-def default_family(entries: list[Entry]) -> str | None:
-    """The default configuration (what `make run` builds) if any of it is built; otherwise
-    the configuration with the most models built (ties: the newest)."""
+def default_family(entries: list[Entry], dataset: str = "") -> str | None:
+    """The dataset's default configuration (what `make run` builds: its declared protocol and
+    the start chosen on validation) if any of it is built; otherwise the configuration with
+    the most models built (ties: the newest)."""
     if not entries:
         return None
     fams = families(entries)
-    default = family_key(MINDConfig().to_dict())
+    try:
+        default = family_key(dataset_config(dataset).to_dict())
+    except DataError:  # an unreadable start record or declaration: no default to prefer
+        default = None
     if default in fams:
         return default
     return max(fams, key=lambda f: (len(fams[f]), max(e.created for e in fams[f])))

@@ -4,6 +4,14 @@ figures contradict is not shown at all."""
 
 from __future__ import annotations
 
+from mind_core.evaluation.verdict import (
+    DIFFERS,
+    ONE_SEED,
+    VERDICT_WORDS,
+    interval_text,
+    what_would_decide,
+)
+
 TASTE_FIGURES = (
     "Mean ± sd over seeds. **taste_recall**: share of a user's true tastes that some "
     "interest's own top 10 is mostly (≥ 60%) made of, i.e. routing found the taste. "
@@ -21,12 +29,8 @@ def _pair(summary: dict) -> dict | None:
                  if c["a"] == values[0] and c["b"] == values[-1]), None)
 
 
-VERDICTS = {"unknown": "cannot tell yet", "exceeds": "a real difference",
-            "within": "no difference beyond noise"}
-
-
-def _head(a: str, b: str, verdict: str) -> str:
-    return f"**{a} vs {b}: {VERDICTS[verdict]}.**"
+def _head(a: str, b: str, result: dict) -> str:
+    return f"**{a} vs {b}: {VERDICT_WORDS[result['verdict']]}.**"
 
 
 def lists_verdict(c: dict, n: int) -> str:
@@ -37,18 +41,19 @@ def lists_verdict(c: dict, n: int) -> str:
         return f"{a} vs {b}: needs two seeds to compare."
     shared = (f"Their merged top {n} share {c['between']:.2f} (Jaccard, models of different "
               f"seeds) while two seeds of one K share {c['floor']:.2f}")
-    if c["verdict"] == "unknown":
-        return f"{_head(a, b, 'unknown')} {shared}; with one seed pair there is no spread."
-    spread = f"the gap, {c['gap']:+.3f}, against twice the seed spread ({2 * c['sd']:.3f})"
-    if c["verdict"] == "exceeds":
-        return f"{_head(a, b, 'exceeds')} {shared}: {spread}."
-    return (f"{_head(a, b, 'within')} {shared}: {spread}. Retraining {a} with another seed "
-            f"changes its list about as much as switching to {b}.")
+    if c["verdict"] == ONE_SEED:
+        return (f"{_head(a, b, c)} {shared}; with one seed pair there is no spread: "
+                f"{what_would_decide(c)}.")
+    gap = f"seeds' overlap minus theirs {interval_text(c)}"
+    if c["verdict"] == DIFFERS:
+        return f"{_head(a, b, c)} {shared}: {gap}."
+    return (f"{_head(a, b, c)} {shared}: {gap}; {what_would_decide(c)}. Retraining {a} with "
+            f"another seed changes its list about as much as switching to {b} does.")
 
 
 def k_verdict(summary: dict, metric: str) -> str:
-    """The smallest K against every other on ``metric``, each against twice the seed
-    spread: one markdown line per pair."""
+    """The smallest K against every other on ``metric``, each by Welch's t over seeds: one
+    markdown line per pair."""
     values = summary.get("values") or []
     pairs = [c for c in summary["comparisons"] if values and c["a"] == values[0]
              and metric in c.get("metrics", {})]
@@ -63,11 +68,9 @@ def _one_verdict(summary: dict, c: dict, metric: str) -> str:
     rows = {r["value"]: r["metrics"][metric] for r in summary["results"]}
     moved = (f"{metric} {rows[c['a']]['mean']:.3f} → {rows[c['b']]['mean']:.3f} "
              f"({g['relative']:+.0%})" if g["relative"] is not None else metric)
-    if g["verdict"] == "unknown":
-        return (f"{_head(a, b, 'unknown')} {moved}, but with one seed there is no spread to "
-                "read the gap against: train a second seed.")
-    return (f"{_head(a, b, g['verdict'])} {moved}: the gap, {g['gap']:+.3f}, against twice "
-            f"the seed spread ({2 * g['sd']:.3f}).")
+    if g["verdict"] == DIFFERS:
+        return f"{_head(a, b, g)} {moved}: {interval_text(g)}."
+    return f"{_head(a, b, g)} {moved}: {interval_text(g)}; {what_would_decide(g)}."
 
 
 def playground_reading(summary: dict) -> str:
@@ -133,7 +136,7 @@ def k_lesson(summary: dict, n_items: int, metric: str) -> str:
         return ""
     g = c["metrics"][metric]
     one, many = rows[c["a"]], rows[c["b"]]
-    if g["verdict"] == "exceeds" and g["gap"] > 0:
+    if g["verdict"] == DIFFERS and g["gap"] > 0:
         if "taste_recall" not in one:
             return ""  # a gain without the truth to explain it: the verdict says enough
         return (f"**Several interests pay here.** K={c['b']} finds "

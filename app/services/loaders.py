@@ -15,7 +15,7 @@ from app.services.catalog import DEFAULT_DATASET, Entry
 from app.services.shared import shared
 from mind_core.artifacts import check_fingerprint, load_bundle
 from mind_core.serving import load_index, load_projection
-from mind_core.workflow.pipeline import load_data
+from mind_core.workflow.pipeline import dataset_of, load_data
 
 # Serving runs tiny tensor ops (one user at a time); torch's intra-op thread pool only adds
 # contention there (measured: explain() 230 ms with the default pool on a busy 2-core box,
@@ -36,7 +36,7 @@ def get_bundle(path: str, mtime: int):
 @shared(16, "Loading the model weights…")
 def get_model(path: str, mtime: int):
     bundle = get_bundle(path, mtime)
-    data = get_data(bundle.meta["dataset"], bundle.config.max_length, bundle.config.protocol)
+    data = get_data(dataset_of(bundle), bundle.config.max_length, bundle.config.protocol)
     return bundle.load_model(data.encoded)
 
 
@@ -61,7 +61,7 @@ class Loaded:
 def load(entry: Entry) -> Loaded:
     """Bundle + data for an entry; raises BundleError/DataError with a readable message."""
     bundle = get_bundle(entry.path, entry.mtime)
-    data = get_data(bundle.meta.get("dataset", DEFAULT_DATASET), bundle.config.max_length,
+    data = get_data(dataset_of(bundle) or DEFAULT_DATASET, bundle.config.max_length,
                     bundle.config.protocol)
     check_fingerprint(bundle, data.encoded)
     return Loaded(entry, bundle, data)

@@ -16,9 +16,9 @@ import numpy as np
 from app.services.loaders import Loaded, get_bundle, get_index, get_model, load_path
 from app.services.shared import shared
 from mind_core import serving
+from mind_core.data.tastes import has_truth
 from mind_core.errors import BundleError
 from mind_core.evaluation import interest_metrics
-from mind_core.workflow.defaults import is_taste_mixture
 from mind_core.workflow.playground import user_view
 from mind_core.workflow.scoring import dataset_truth
 from mind_core.workflow.scoring import merged_lists as all_merged
@@ -61,7 +61,8 @@ MERGE_NAMES = {"max_score": "Best score", "round_robin": "Round robin", "quota":
 MERGE_HELP = ("How the K lists become one: best score over interests (the full ranking), "
               "interests taking turns, an equal share each, a greedy genre-diversity penalty, "
               "or a share per interest in proportion to the part of the user's history it "
-              "explains (the default: docs/results.md, \"Scoring the merge\").")
+              "explains. A model starts with the one that scored best on its validation set "
+              "(docs/results.md, \"The merge and the positive control\").")
 
 
 def merge_strategies() -> list[str]:
@@ -115,9 +116,10 @@ def sweep_summary(paths: tuple[tuple[str, int], ...], param: str, n: int,
 
 @shared(64)
 def has_tastes(path: str, mtime: int) -> bool:
-    """Whether the bundle's dataset is a taste mixture with its truth."""
+    """Whether the bundle's dataset is a taste mixture with its truth (shown, never used to
+    choose anything)."""
     bundle = get_bundle(path, mtime)
-    return is_taste_mixture(bundle.meta.get("dataset", ""))
+    return has_truth(bundle.meta.get("dataset", ""))
 
 
 @shared(16)

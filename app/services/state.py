@@ -34,7 +34,6 @@ from app.services.tables import diverse_users, users_table
 from mind_core.artifacts import artifacts_dir
 from mind_core.errors import BundleError, DataError
 from mind_core.serving import MERGE_STRATEGIES
-from mind_core.workflow.defaults import default_merge
 
 DEFAULT_K = 4
 DEFAULTS = {"dataset": DEFAULT_DATASET, "n": 10, "backend": "annoy"}
@@ -125,7 +124,7 @@ def selection() -> Selection:
     fams = families(sel.entries)
     family = get("family")
     if family not in fams:
-        family = default_family(sel.entries)
+        family = default_family(sel.entries, dataset)
         put("family", family)
     sel.family = family
     per_k = by_k(sel.family_entries)
@@ -151,11 +150,12 @@ def selection() -> Selection:
     return sel
 
 
-def merge(dataset: str) -> str:
-    """The chosen merge strategy, or the dataset's default one."""
+def merge(default: str) -> str:
+    """The chosen merge strategy, or ``default``: the model's own, chosen on its validation
+    set (catalog ``Entry.merge``)."""
     value = get("merge")
     if value not in MERGE_STRATEGIES:
-        value = default_merge(dataset)
+        value = default if default in MERGE_STRATEGIES else MERGE_STRATEGIES[0]
         put("merge", value)
     return value
 
@@ -217,7 +217,8 @@ def _entries(dataset) -> list[Entry]:
 def link_values(sel: Selection) -> dict:
     """The current view's choices, as the link carries them."""
     values = {"dataset": sel.dataset, "model": sel.entry.name if sel.entry else None,
-              "user": sel.user_id, "n": get("n"), "merge": merge(sel.dataset)}
+              "user": sel.user_id, "n": get("n"),
+              "merge": merge(sel.entry.merge if sel.entry else "")}
     return {k: v for k, v in values.items() if v is not None}
 
 

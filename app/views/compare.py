@@ -20,6 +20,7 @@ from app.services import catalog, lessons, loaders, recs, state, tables
 from app.views.no_model import require_model
 from mind_core import protocols
 from mind_core.errors import BundleError
+from mind_core.evaluation.verdict import SOUND_SEEDS, VERDICT_WORDS
 from mind_core.protocols.common import diversity
 
 PAGE = {"title": "Compare", "url_path": "compare", "icon": ":material/compare_arrows:"}
@@ -47,9 +48,9 @@ def render() -> None:
         st.divider()
         st.slider("Merged list length (N)", 5, 50, step=5, key=state.bind("n"),
                   on_change=state.sync, args=("n",))
-        merge_picker(sel.dataset)
+        merge_picker(sel.entry.merge)
 
-    n, merge = int(state.get("n")), state.merge(sel.dataset)
+    n, merge = int(state.get("n")), state.merge(sel.entry.merge)
     models = models_for_k(sel, n, merge)
     if not models:
         st.stop()
@@ -65,9 +66,9 @@ def render() -> None:
     # another seed of the same K, for the stable marks and the per-user noise floor
     twins = {e.k: next((o for s, o in per_k[e.k].items() if s != e.seed), None)
              for e, _, _ in models}
-    missing = [catalog.family_config(sel.family, k, next(s for s in range(1, 100)
-                                                         if s not in per_k[k]))
-               for k in per_k if len(per_k[k]) < 2]
+    missing = [catalog.family_config(sel.family, k, s)
+               for k in per_k for s in [s for s in range(100) if s not in per_k[k]]
+               [:max(0, SOUND_SEEDS - len(per_k[k]))]]
 
     lists_legend(sel, n, merge, titles, held)
     lists = {e.k: [c for c, _, _ in rec.merged] for e, _, rec in models}
@@ -223,12 +224,20 @@ def noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_
             st.dataframe(table, hide_index=True, width="stretch",
                          column_config={"K to K": st.column_config.NumberColumn(format="%.2f")})
         if missing:
-            ks_missing = ", ".join(f"K={c.interest_num}" for c in missing)
-            st.warning(f"**No second seed for {ks_missing}.** Without two seeds of the same K "
-                       "the page cannot tell an effect of K from training noise.",
-                       icon=":material/warning:")
-            offer_training(sel.dataset, dataset_name, missing, "the noise floor",
-                           key="train_seeds")
+            seeds_of = catalog.by_k(sel.family_entries)
+            lone = sorted({c.interest_num for c in missing if len(seeds_of[c.interest_num]) < 2})
+            short = sorted({c.interest_num for c in missing} - set(lone))
+            if lone:
+                st.warning(f"**No second seed for {', '.join(f'K={k}' for k in lone)}.** "
+                           "Without two seeds of the same K the page cannot tell an effect of "
+                           "K from training noise.", icon=":material/warning:")
+            if short:
+                st.info(f"**The verdicts on {', '.join(f'K={k}' for k in short)} wait for a "
+                        f"third seed.** With two seeds a side the test's 95% interval is 4 to "
+                        f"13 standard errors wide, so it rarely decides; {SOUND_SEEDS} seeds "
+                        "make a sound verdict.", icon=":material/hourglass_top:")
+            offer_training(sel.dataset, dataset_name, missing,
+                           f"{SOUND_SEEDS} seeds of each K", key="train_seeds")
         summary = all_users_summary(sel, merge)
         if summary is None:
             return
@@ -249,11 +258,11 @@ def noise_floor(sel, models, lists, twins, twin_lists, row, n, missing, dataset_
                 st.markdown("- " + lessons.lists_verdict(c, recs.NOISE_N))
 
 
-def merge_picker(dataset: str) -> None:
+def merge_picker(default: str) -> None:
     """The merge every list and figure of the page uses (shared with Explore)."""
     strategies = recs.merge_strategies()
     st.selectbox("Merge strategy", strategies,
-                 key=state.bind("merge", strategies, state.merge(dataset)),
+                 key=state.bind("merge", strategies, state.merge(default)),
                  on_change=state.sync, args=("merge",), format_func=recs.MERGE_NAMES.get,
                  help=recs.MERGE_HELP)
 
@@ -277,7 +286,7 @@ def merges_scored(sel, protocol: str) -> None:
         show_failure("Cannot score the merges", e)
         return
     metric = headline(protocol)
-    default = state.merge(sel.dataset)
+    default = state.merge(sel.entry.merge)
     shown = [metric, *(m for m in ("Diversity@50", *TASTE_METRICS)
                        if m in summary["results"][0]["metrics"])]
     rows = {}
@@ -289,9 +298,7 @@ def merges_scored(sel, protocol: str) -> None:
         if c is not None and metric in c["metrics"]:
             g = c["metrics"][metric]
             sign = 1 if c["a"] == default else -1
-            cells["vs default"] = (f"{sign * g['gap']:+.4f}: " +
-                                   {"exceeds": "beyond noise", "within": "within noise",
-                                    "unknown": "one seed"}[g["verdict"]])
+            cells["vs default"] = f"{sign * g['gap']:+.4f}: {VERDICT_WORDS[g['verdict']]}"
         rows[recs.MERGE_NAMES[r["value"]] + (" (default)" if r["value"] == default else "")] \
             = cells
     st.dataframe(pd.DataFrame(rows).T.fillna(""), width="stretch")
@@ -327,8 +334,9 @@ def quality_vs_k(sel, models, protocol: str, merge: str) -> None:
                f"{recs.MERGE_NAMES[merge]} merge of each interest's exact top 50): the line is the "
                f"mean over seeds, the band ± one standard deviation, "
                f"dots are single seeds ({len(seeds)} seed(s): {', '.join(map(str, seeds))}); "
-               "the most-popular baseline dashed. A gap between two K values smaller than two "
-               "standard deviations is no difference.")
+               "the most-popular baseline dashed. The verdicts below test each gap with "
+               "Welch's t over seeds (false-positive rate at most 5%, measured: "
+               "docs/results.md, \"Calibrating the verdict\").")
     paths = tuple((e.path, e.mtime) for e in sel.family_entries)
     st.plotly_chart(figures.bands_chart(paths, "interest_num", recs.NOISE_N, merge, None,
                                         tuple(metrics), "K"),

@@ -92,7 +92,7 @@ def search_settings() -> None:
 def recommendations(loaded: loaders.Loaded, row: int, n: int, backend: str):
     """(the user's recommendations, the backend that served them): exact search, said
     plainly, when the model has no Annoy index."""
-    merge = state.merge(loaded.data.encoded.name)
+    merge = state.merge(loaded.entry.merge)
     try:
         return recs.recommend_for(loaded, row, n, merge, backend), backend
     except BundleError as e:
@@ -327,7 +327,7 @@ def merged_list(sel: state.Selection, loaded: loaders.Loaded, row: int, n: int, 
     and whether the held-out movie was found."""
     st.subheader("Merged recommendations")
     strategies = recs.merge_strategies()
-    default = state.merge(loaded.data.encoded.name)
+    default = state.merge(loaded.entry.merge)
     st.radio("Merge strategy", strategies, key=state.bind("merge", strategies, default),
              on_change=state.sync, args=("merge",), horizontal=True,
              format_func=recs.MERGE_NAMES.get, help=recs.MERGE_HELP)

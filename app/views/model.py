@@ -62,8 +62,8 @@ def test_metrics(sel: state.Selection, loaded: loaders.Loaded) -> None:
     metric_names = protocols.get(protocol).METRICS
     st.caption(f"{protocol.replace('_', '-').capitalize()} protocol over all users, full "
                "ranking of the catalogue (the user's history excluded). Rows \"over seeds\" "
-               "are mean ± sd over every seed of this configuration built for that K: a gap "
-               "under two sd is no difference.")
+               "are mean ± sd over every seed of this configuration built for that K; the "
+               "Compare page tests their gaps (Welch's t over seeds).")
     rows = {f"MIND K={config.interest_num}, seed {config.seed} (this model)":
             {m: f"{v:.4f}" for m, v in metrics.get("test", {}).items()}}
     for k in sorted({config.interest_num, 1}, reverse=True):

@@ -10,7 +10,7 @@ from app.services import loaders, state
 from app.services.training import board
 from app.views import train
 from mind_core.artifacts import artifacts_dir
-from mind_core.config import MINDConfig
+from mind_core.workflow.defaults import dataset_config
 from mind_core.workflow.pipeline import DEFAULT_INTEREST_NUMS
 
 
@@ -43,7 +43,7 @@ def notice(sel: state.Selection) -> None:
 
 def start_defaults(dataset: str) -> None:
     """Train the default models (K = 1, 2, 4, 8) in the background, with index and map."""
-    configs = [MINDConfig(interest_num=k) for k in DEFAULT_INTEREST_NUMS]
+    configs = [dataset_config(dataset, interest_num=k) for k in DEFAULT_INTEREST_NUMS]
     try:
         name = loaders.get_data(dataset, configs[0].max_length).encoded.name
     except READABLE as e:

@@ -24,6 +24,7 @@ from app.services.training import being_trained, board
 from mind_core.data.tastes import PLAYGROUND, TastesConfig, taste_datasets
 from mind_core.serving import PROJECTION_FILE
 from mind_core.workflow import playground as pg
+from mind_core.workflow.defaults import START_CANDIDATES, START_K
 
 PAGE = {"title": "Playground", "url_path": "playground", "icon": ":material/science:"}
 FIGURES = ["Recall@50", "taste_recall", "taste_coverage@50"]
@@ -92,12 +93,19 @@ def launch(knobs: TastesConfig, ks: list[int], seeds: list[int]) -> None:
         st.error(f"**Not started.** {e}")
         return
     state.put("playground", (plan.dataset, tuple(sorted(set(ks))), tuple(sorted(set(seeds)))))
+    state.put("playground_asked", plan.dataset)  # train the rest once the start is chosen
+    if not train_missing(pg.settle(plan)):
+        st.success(f"Every model of this request is built on {plan.dataset}: nothing to train.")
+
+
+def train_missing(plan: pg.Plan) -> bool:
+    """Start training what ``plan`` lacks (not already being trained); whether any was."""
     todo = [c for c in pg.missing(plan) if not being_trained(plan.dataset, c)]
     if todo:
+        what = ("the start's candidates" if plan.start is None else f"{len(todo)} model(s)")
         start_training(plan.dataset, plan.dataset, todo, True,
-                       f"Training {len(todo)} model(s) on {plan.dataset} in the background.")
-    else:
-        st.success(f"Every model of this request is built on {plan.dataset}: nothing to train.")
+                       f"Training {what} on {plan.dataset} in the background.")
+    return bool(todo)
 
 
 def current_plan() -> pg.Plan | None:
@@ -108,14 +116,24 @@ def current_plan() -> pg.Plan | None:
     known = dict(taste_datasets())
     if name not in known:
         return None
-    return pg.plan(known[name], ks, seeds)
+    return pg.settle(pg.plan(known[name], ks, seeds))
 
 
 def results(plan: pg.Plan) -> None:
     """The request's figures, updated while its models train."""
+    if plan.start is not None and state.get("playground_asked") == plan.dataset \
+            and not training_refusal():
+        state.put("playground_asked", None)  # the start is chosen: the request goes on
+        train_missing(plan)
     running = [c for c in plan.configs if being_trained(plan.dataset, c)]
     if running:
         watch(plan, catalog.signature(plan.dataset))
+    if plan.start is None:
+        st.info(f"**Choosing where this dataset's models start.** The K={START_K} seed-0 model "
+                f"is trained from each of {len(START_CANDIDATES)} starting points "
+                f"({', '.join(START_CANDIDATES)}) and scored on the validation set, as for "
+                "every dataset; the K values and seeds asked follow from the one chosen. No "
+                "truth file and no test figure takes part.")
     summary = summary_of(plan, catalog.signature(plan.dataset))
     st.subheader(f"{plan.dataset}: " + knobs_text(plan.knobs))
     if summary is None:

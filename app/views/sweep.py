@@ -23,6 +23,7 @@ from app.views.no_model import require_model
 from mind_core import protocols
 from mind_core.artifacts import default_bundle_path
 from mind_core.config import MINDConfig
+from mind_core.evaluation.verdict import VERDICT_WORDS, interval_text
 from mind_core.workflow.sweep import MERGE, SWEEPABLE, collect, parse_value, plan
 
 PAGE = {"title": "Sweep", "url_path": "sweep", "icon": ":material/tune:"}
@@ -78,7 +79,7 @@ def render() -> None:
             strategies = recs.merge_strategies()
             merge = st.selectbox("Scored under the merge", strategies,
                                  key=state.bind("merge", strategies,
-                                                state.merge(sel.dataset)),
+                                                state.merge(sel.entry.merge)),
                                  on_change=state.sync, args=("merge",),
                                  format_func=recs.MERGE_NAMES.get, help=recs.MERGE_HELP)
     sig = catalog.signature(sel.dataset)
@@ -140,15 +141,12 @@ def lists_against_seeds(summary: dict, param: str) -> None:
         for c in summary["comparisons"]:
             if values.index(c["b"]) - values.index(c["a"]) != 1 or c["between"] is None:
                 continue
-            words = {"exceeds": "differ beyond seed noise",
-                     "within": "no difference beyond seed noise",
-                     "unknown": "cannot tell yet (too few seeds for a spread)"}[c["verdict"]]
             floor = ("no seed pair yet" if c["floor"] is None
                      else f"a seed floor of {c['floor']:.3f}")
-            spread = (f" (gap {c['gap']:+.3f}, twice the spread {2 * c['sd']:.3f})."
-                      if c["sd"] is not None and c["gap"] is not None else ".")
-            st.markdown(f"- **{param}={c['a']} vs {c['b']}: {words}.** Overlap across seeds "
-                        f"{c['between']:.3f} against {floor}{spread}")
+            reading = (f" Seeds' overlap minus theirs: {interval_text(c)}."
+                       if c["gap"] is not None else "")
+            st.markdown(f"- **{param}={c['a']} vs {c['b']}: {VERDICT_WORDS[c['verdict']]}.** "
+                        f"Overlap across seeds {c['between']:.3f} against {floor}.{reading}")
 
 
 def launcher(sel, base: MINDConfig, param: str, dataset_name: str, paths: tuple) -> None:

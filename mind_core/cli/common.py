@@ -12,8 +12,9 @@ from mind_core import protocols
 from mind_core.artifacts import check_fingerprint, load_bundle
 from mind_core.config import FieldKind, MINDConfig, field_kind
 from mind_core.errors import UsageError
-from mind_core.workflow.defaults import dataset_config
+from mind_core.workflow.defaults import dataset_config, dataset_protocol
 from mind_core.workflow.pipeline import bundle_data
+from mind_core.workflow.start import choose_start
 
 METRIC_ORDER = protocols.get(protocols.DEFAULT).METRICS
 
@@ -33,8 +34,9 @@ def tqdm_progress(desc: str):
             if state["bar"] is not None:
                 state["bar"].close()
                 state["bar"] = None
-            tqdm.write(f"{desc} epoch {info['epoch']:>2}: loss {info['loss']:.4f}  valid HR@50 "
-                       f"{info['valid_HR@50']:.4f}  ({info['seconds']:.1f}s, best epoch "
+            name = "Recall@50" if "valid_Recall@50" in info else "HR@50"
+            tqdm.write(f"{desc} epoch {info['epoch']:>2}: loss {info['loss']:.4f}  valid {name} "
+                       f"{info[f'valid_{name}']:.4f}  ({info['seconds']:.1f}s, best epoch "
                        f"{info['best_epoch']})")
         elif event == "stage":
             tqdm.write(f"{desc} {info['message']}")
@@ -44,14 +46,32 @@ def tqdm_progress(desc: str):
 
 def config_from_args(args) -> MINDConfig:
     """The dataset's starting configuration (:func:`mind_core.workflow.defaults.dataset_config`:
-    MINDConfig's defaults, or a taste mixture's) overridden by whichever ``--field`` options
-    were given."""
-    overrides = {f.name: getattr(args, f.name) for f in fields(MINDConfig)
-                 if getattr(args, f.name, None) is not None}
+    MINDConfig's defaults, its declared protocol and the start chosen on validation, if
+    chosen) overridden by whichever ``--field`` options were given."""
     try:
-        return dataset_config(getattr(args, "dataset", None) or "", **overrides)
+        return dataset_config(getattr(args, "dataset", None) or "", **overrides(args))
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def overrides(args) -> dict:
+    """The ``--field`` options given on the command line."""
+    return {f.name: getattr(args, f.name) for f in fields(MINDConfig)
+            if getattr(args, f.name, None) is not None}
+
+
+def ensure_start(args, with_serving: bool = True, with_map: bool = True) -> None:
+    """Choose the dataset's start on validation if it is not chosen yet
+    (:func:`mind_core.workflow.start.choose_start`; trains its candidates), unless
+    ``--no-start-choice``."""
+    if getattr(args, "no_start_choice", False):
+        return
+    changes = overrides(args)
+    protocol = changes.pop("protocol", None) or dataset_protocol(args.dataset)
+    record = choose_start(args.dataset, protocol, tqdm_progress("start"),
+                          with_serving=with_serving, with_map=with_map, **changes)
+    print(f"start: {record['chosen']} {record['changes'] or '(the defaults)'}, chosen by "
+          f"{record['by']}")
 
 
 def add_config_options(p, skip: tuple[str, ...] = ()) -> None:

@@ -13,15 +13,18 @@ from mind_core.cli.common import (
     add_config_options,
     bundle_and_data,
     config_from_args,
+    ensure_start,
     format_table,
     tqdm_progress,
 )
 from mind_core.errors import DataError, UsageError
 from mind_core.evaluation.overlap import overlap
+from mind_core.evaluation.verdict import in_words
 from mind_core.serving.merging import MERGE_STRATEGIES
 from mind_core.training import distributed
 from mind_core.training.trainer import resolve_device
 from mind_core.workflow import sweep
+from mind_core.workflow.defaults import AUTO, MERGE_CHOICES
 from mind_core.workflow.pipeline import (
     ensure_bundle,
     ensure_map,
@@ -46,13 +49,17 @@ def cmd_train(args) -> None:
     # barrier would hang, as they wait for it in the training's collectives
     path = train_bundle(args.dataset, config, out=args.out,
                         progress=tqdm_progress(f"K={config.interest_num}"),
-                        with_serving=not args.no_serving)
+                        with_serving=not args.no_serving, merge=args.merge)
     rank = distributed.rank_and_world()[0]
     distributed.finish()
     if rank != 0:  # rank 0 reports
         return
     metrics = json.loads((path / "metrics.json").read_text())
-    print(f"protocol: {config.protocol}; merge: {metrics.get('merge', 'max_score')}")
+    choice = metrics.get("merge_choice") or {}
+    chose = (f" (chosen on validation: {choice['by']} "
+             + ", ".join(f"{k} {v:.4f}" for k, v in choice["valid"].items()) + ")"
+             if choice.get("rule") == AUTO else "")
+    print(f"protocol: {config.protocol}; merge: {metrics.get('merge', 'max_score')}{chose}")
     print(format_table({f"MIND K={config.interest_num}": metrics["test"],
                   "most popular": metrics["baselines"]["popularity"]},
                  protocols.get(config.protocol).METRICS))
@@ -98,6 +105,7 @@ def cmd_export_embeddings(args) -> None:
 def cmd_sweep(args) -> None:
     base_k = args.interest_num_list
     param, values = _sweep_param(args)
+    ensure_start(args, with_serving=args.serving)
     base = config_from_args(args)
     if param != "interest_num" and base_k:  # the K every model of another sweep uses
         if len(base_k) != 1:
@@ -127,13 +135,12 @@ def cmd_sweep(args) -> None:
     print(f"protocol: {base.protocol}; merge: {merge}; mean ± sd over seeds {args.seeds}")
     print(format_table(rows, metrics))
     headline = "Recall@50" if "Recall@50" in metrics else "HR@50"
-    print(f"\n{headline}, difference of the means against two sds over seeds:")
+    print(f"\n{headline}, difference of the means, Welch's t over seeds:")
     for c in summary["comparisons"]:
         g = c["metrics"].get(headline)
         if g:
             rel = f" ({g['relative']:+.1%})" if g["relative"] is not None else ""
-            print(f"  {param}={c['a']} -> {c['b']}: {g['gap']:+.4f}{rel}, 2 sd "
-                  f"{2 * g['sd']:.4f}: {g['verdict']}")
+            print(f"  {param}={c['a']} -> {c['b']}{rel}: {in_words(g, 4)}")
     print(f"\nmerged top {args.n}, mean Jaccard over users:")
     for r in summary["results"]:
         o = r["seed_overlap"]
@@ -171,8 +178,9 @@ def _sweep_param(args) -> tuple[str, list]:
 def cmd_build_defaults(args) -> None:
     """The models the app needs: K = 1, 2, 4, 8 at the default configuration, for each seed
     asked (``--seeds 1`` builds the second seed the noise floor reads, without the map)."""
-    base = config_from_args(args)
     with_map = not (args.no_serving or args.no_map)
+    ensure_start(args, with_serving=not args.no_serving, with_map=with_map)
+    base = config_from_args(args)
     for seed in args.seeds:
         for k in args.interest_num_list:
             config = replace(base, interest_num=k, seed=seed)
@@ -196,6 +204,9 @@ def add_commands(sub) -> None:
     t.add_argument("--nproc", type=int, default=1,
                    help="train data-parallel in N local processes (DDP through torchrun; "
                         "gloo on CPU, nccl on GPUs); default 1")
+    t.add_argument("--merge", choices=MERGE_CHOICES, default=AUTO,
+                   help="the merge of the headline figures (default auto: every strategy "
+                        "scored on the validation set, the best used)")
     add_config_options(t)
     t.set_defaults(func=cmd_train)
 
@@ -221,6 +232,9 @@ def add_commands(sub) -> None:
                    help="also build each model's Annoy index and UMAP map (slower)")
     s.add_argument("--out", help="JSON file (default data/artifacts/<dataset>/sweep.json for K "
                    "under leave-last-out, else sweep-<param>-<protocol>.json)")
+    s.add_argument("--no-start-choice", action="store_true",
+                   help="start from the defaults without choosing the dataset's start on "
+                        "validation first (docs/design.md, \"Choosing on validation\")")
     add_config_options(s, skip=("interest_num", "seed"))
     s.set_defaults(func=cmd_sweep)
 
@@ -247,5 +261,8 @@ def add_commands(sub) -> None:
     d.add_argument("--no-map", action="store_true",
                    help="build the Annoy index but not the UMAP map (`make run` serves its "
                         "first model sooner); a later run without it adds the map")
+    d.add_argument("--no-start-choice", action="store_true",
+                   help="start from the defaults without choosing the dataset's start on "
+                        "validation first (docs/design.md, \"Choosing on validation\")")
     add_config_options(d, skip=("interest_num", "seed"))
     d.set_defaults(func=cmd_build_defaults)

@@ -52,11 +52,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mind_core.data.declaration import declared_protocol, write_declaration
 from mind_core.data.fetch import data_dir, resolve_dataset_path
 from mind_core.data.synth import GENRES, T_END, T_START, csv_rows, install_folder
 from mind_core.errors import DataError
 
 TRUTH_FILE = "truth.json"
+# The benchmark's own protocol (mind_core.data.declaration), the one thing a dataset declares.
+PROTOCOL_WHY = ("a user keeps several tastes over time; the targets are the last 20% of their "
+                "ratings, so every taste they keep has targets to hit")
 TRUTH_FORMAT = "mind-core taste truth"
 TRUTH_VERSION = 1
 BLOCK_CELLS = 4_000_000  # (user-cluster group, movie) cells of the Gumbel draw per block
@@ -146,6 +150,8 @@ def ensure_tastes(config: TastesConfig, root: Path | None = None, progress=None)
     if (path / TRUTH_FILE).is_file():
         try:
             if load_truth(path, verify=False).config == config:
+                if declared_protocol(path) is None:  # written before datasets declared it
+                    write_declaration(path, "future", PROTOCOL_WHY)
                 return path
         except DataError:
             pass  # damaged: written again below
@@ -351,6 +357,7 @@ def generate_tastes(out, config: TastesConfig = TASTES, progress=None) -> dict:
             "ratings_sha256": digest.hexdigest(),
         }
         (tmp / TRUTH_FILE).write_text(json.dumps(truth, separators=(",", ":")) + "\n")
+        write_declaration(tmp, "future", PROTOCOL_WHY)
         install_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

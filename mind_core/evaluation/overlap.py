@@ -17,6 +17,7 @@ import torch
 
 from mind_core.errors import BundleError
 from mind_core.evaluation.ranking import interest_scores, ranked
+from mind_core.evaluation.verdict import DIFFERS, ONE_SEED, UNDECIDED, welch
 
 
 def merged_top_n(bundle, data, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,18 +77,19 @@ def versus_floor(between: list[float], floor: list[float]) -> dict:
     ``between``: mean Jaccards of a model of one configuration and a model of the other trained
     with another seed (one per such pair); ``floor``: mean Jaccards of two seeds of the same
     configuration (one per seed pair, from either configuration). Both groups then differ by
-    a seed, and ``between`` also by the configuration. The configurations' lists differ
-    beyond noise when ``mean(floor) - mean(between)`` exceeds twice the larger spread (sample
-    sd) of the two groups; with fewer than two figures in both groups there is no spread to
-    read, and the verdict is "unknown". Returns ``{"verdict", "gap", "sd", "between", "floor"}``."""
-    values = [v for v in (between, floor) if len(v) >= 2]
-    sd = max((statistics.stdev(v) for v in values), default=None)
-    gap = (statistics.fmean(floor) - statistics.fmean(between)) if between and floor else None
-    verdict = ("unknown" if gap is None or sd is None
-               else "exceeds" if gap > 2 * sd else "within")
-    return {"verdict": verdict, "gap": gap, "sd": sd,
-            "between": statistics.fmean(between) if between else None,
-            "floor": statistics.fmean(floor) if floor else None}
+    a seed, and ``between`` also by the configuration. The gap ``mean(floor) - mean(between)``
+    is read by Welch's t (:func:`mind_core.evaluation.verdict.welch`); the lists differ
+    ("differs") only when its interval lies above 0. With fewer than two figures on a side the
+    verdict is "one_seed". Returns the test's fields plus ``"between"`` and ``"floor"``."""
+    if not between or not floor:
+        return {"verdict": ONE_SEED, "gap": None, "low": None, "high": None, "p": None,
+                "n_a": len(between), "n_b": len(floor), "relative": None,
+                "between": statistics.fmean(between) if between else None,
+                "floor": statistics.fmean(floor) if floor else None}
+    result = welch(between, floor)
+    if result["verdict"] == DIFFERS and result["gap"] <= 0:
+        result["verdict"] = UNDECIDED  # lists more alike than two seeds: not a difference
+    return {**result, "between": statistics.fmean(between), "floor": statistics.fmean(floor)}
 
 
 def spread(values: list[float]) -> dict:

@@ -74,9 +74,9 @@ def ranking_metrics(top: np.ndarray, targets: np.ndarray, primary_genre: np.ndar
 
 
 def eval_set_metrics(top: np.ndarray, split: Split, ev: EvalSet, encoded) -> dict:
-    """The figures of the split's protocol for ranked lists ``top`` of ``ev``'s users. The
-    validation set has one target per user under every protocol: leave-last-out's figures."""
-    rule = protocols.get(split.protocol) if ev is split.test else leave_last_out
+    """The figures of the split's protocol for ranked lists ``top`` of ``ev``'s users (the
+    test set or the validation set, which has the test's shape)."""
+    rule = protocols.get(split.protocol)
     return rule.metrics(top, split.target_sets(ev), encoded.primary_genre, encoded.n_items)
 
 

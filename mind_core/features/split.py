@@ -3,10 +3,11 @@
 
 1. Every rating is one implicit interaction; per user, sort by timestamp (stable: ties keep file
    order).
-2. The protocol (:mod:`mind_core.protocols`) says how many final ratings are test targets: one
-   for leave-last-out, the last 20% for the future set. The rating just before the targets is
-   the validation target. Training samples are the earlier prefixes: label = item at position
-   p, history = the up to ``max_length`` items before p (most recent last, left-padded with 0).
+2. The protocol (:mod:`mind_core.protocols`) says how many final ratings are test targets and
+   how many just before them are validation targets: one and one for leave-last-out, the last
+   20% and the 10% before them for the future set. Training samples are the earlier
+   prefixes: label = item at position p, history = the up to ``max_length`` items before p
+   (most recent last, left-padded with 0).
    A sample is stored as its position p alone, and its history window is cut from the
    sequence when a batch asks for it (:meth:`Split.train_windows`): at ml-25m's 25M ratings the
    whole (S, L) window matrix would be 4 GB at L = 20, the positions are 200 MB.
@@ -103,12 +104,13 @@ def build_split(enc: Encoded, max_length: int, protocol: str = protocols.DEFAULT
     offsets = np.concatenate([[0], np.cumsum(counts)])
     starts = offsets[users]
     rank = np.arange(n) - starts  # position within the user's sequence
-    user_targets = rule.n_targets(counts)  # (U,) 0 = not evaluated
+    user_targets, user_valid = rule.held_out(counts)  # (U,) each; 0 = not evaluated
     first_target = (counts - user_targets)[users]  # rank of the user's first test target
+    first_valid = first_target - user_valid[users]
     evaluated = user_targets[users] > 0
 
     is_test = evaluated & (rank >= first_target)
-    is_valid = evaluated & (rank == first_target - 1)
+    is_valid = evaluated & (rank >= first_valid) & (rank < first_target)
     is_train = (rank >= 1) & ~is_test & ~is_valid
 
     def eval_set(mask, n_targets=None):
@@ -122,7 +124,8 @@ def build_split(enc: Encoded, max_length: int, protocol: str = protocols.DEFAULT
     return Split(
         max_length=max_length, sequence=sequence, offsets=offsets,
         train_users=users[train_pos], train_positions=train_pos,
-        valid=eval_set(is_valid),
+        valid=eval_set(evaluated & (rank == first_valid),
+                       None if np.all(user_valid[user_targets > 0] == 1) else user_valid),
         test=eval_set(evaluated & (rank == first_target), user_targets),
         n_unevaluated_users=int(((counts > 0) & (user_targets == 0)).sum()),
         item_counts=np.bincount(sequence[~held_out], minlength=enc.n_items),

@@ -1,12 +1,14 @@
 """Evaluation protocols: which of a user's ratings are held out, and how a ranking is scored.
 
 One small module per protocol, shared by the split (:func:`mind_core.features.split.build_split`),
-the trainer (early stopping always uses the single validation rating just before the held-out
-ones), the evaluator and the sweep. A protocol module provides:
+the trainer (early stopping reads the validation targets just before the test ones), the
+evaluator and the sweep. A protocol module provides:
 
-- ``NAME`` and ``METRICS`` (the metric names it reports, in display order);
-- ``n_targets(lengths)``: per user, how many final ratings are test targets (0 = the user is
-  not evaluated: too short to leave a validation rating and a non-empty history);
+- ``NAME``, ``METRICS`` (the metric names it reports, in display order) and ``HEADLINE`` (the
+  one early stopping and every choice made on validation read);
+- ``held_out(lengths)``: per user, how many final ratings are test targets and how many just
+  before them are validation targets (0 and 0 = the user is not evaluated: too short to also
+  leave a non-empty history); ``n_targets(lengths)``, the first of the two;
 - ``metrics(top, target_sets, primary_genre, n_items)``: the protocol's figures for ranked lists
   ``top`` (E, N) against each user's target set.
 

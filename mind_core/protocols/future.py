@@ -8,9 +8,11 @@ sit beside leave-last-out's (MIND embeds any user from history and profile, so t
 does not change what is measured: the next tastes of a user the model did not see them form).
 
 Per user, time-ordered (ties in file order): the last 20% of the ratings, rounded up and at
-least 2, are the target set; the rating just before them is the validation target (early
-stopping, as in leave-last-out); earlier ratings make the training samples. The ranking's
-history is everything before the first target, and those items are excluded from it.
+least 2, are the target set; the 10% just before them, rounded up and at least 2, are the
+validation set, scored the same way (early stopping and every choice made on validation, such
+as the merge, read a set of later ratings, as the test does, not the single next one);
+earlier ratings make the training samples. The ranking's history is everything before the
+first target, and those items are excluded from it.
 
 Recall@N = |top-N ∩ targets| / |targets|; HR@N = 1 if any target is in the top N; NDCG@N =
 DCG / ideal DCG with a gain of 1 per target in the list (ideal: min(|targets|, N) hits at the
@@ -27,17 +29,29 @@ NAME = "future"
 CUTOFFS = (20, 50)
 METRICS = ["Recall@20", "Recall@50", "HR@20", "HR@50", "NDCG@20", "NDCG@50",
            "Diversity@50", "Coverage@50"]
+HEADLINE = "Recall@50"  # what early stopping and the choices made on validation read
 TARGET_SHARE = 0.2
 MIN_TARGETS = 2
-MIN_HISTORY = 1  # plus one validation rating
+VALID_SHARE = 0.1  # a validation set of the same shape, smaller: it is taken from training
+MIN_VALID = 2
+MIN_HISTORY = 1
+SPLIT_REVISION = 2  # 1: one validation rating (before issue 23); 2: a validation set
+
+
+def held_out(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(U,) ratings per user -> (U,) test targets and (U,) validation targets per user:
+    ceil(20%) and ceil(10%), each at least 2, or (0, 0) when the user cannot also keep a
+    non-empty history."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    n = np.maximum(MIN_TARGETS, np.ceil(TARGET_SHARE * lengths).astype(np.int64))
+    v = np.maximum(MIN_VALID, np.ceil(VALID_SHARE * lengths).astype(np.int64))
+    ok = lengths - n - v >= MIN_HISTORY
+    return np.where(ok, n, 0), np.where(ok, v, 0)
 
 
 def n_targets(lengths: np.ndarray) -> np.ndarray:
-    """(U,) ratings per user -> (U,) targets per user: ceil(20%) and at least 2, or 0 when the
-    user cannot also keep a validation rating and a non-empty history."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    n = np.maximum(MIN_TARGETS, np.ceil(TARGET_SHARE * lengths).astype(np.int64))
-    return np.where(lengths - n >= MIN_HISTORY + 1, n, 0)
+    """(U,) test targets per user (0 = not evaluated)."""
+    return held_out(lengths)[0]
 
 
 def metrics(top: np.ndarray, target_sets: list[np.ndarray], primary_genre: np.ndarray,

@@ -15,14 +15,22 @@ import numpy as np
 from mind_core.protocols.common import breadth
 
 NAME = "leave_last_out"
+HEADLINE = "HR@50"  # what early stopping and the choices made on validation read
 CUTOFFS = (10, 50)
 METRICS = ["HR@10", "HR@50", "NDCG@10", "NDCG@50", "Diversity@50", "Coverage@50"]
 MIN_INTERACTIONS = 3  # a history, a validation target and a test target
 
 
+def held_out(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(U,) ratings per user -> (U,) test targets and (U,) validation targets per user: 1 and
+    1, or 0 and 0 if too short."""
+    n = (np.asarray(lengths) >= MIN_INTERACTIONS).astype(np.int64)
+    return n, n.copy()
+
+
 def n_targets(lengths: np.ndarray) -> np.ndarray:
     """(U,) ratings per user -> (U,) test targets per user: 1, or 0 if too short."""
-    return (np.asarray(lengths) >= MIN_INTERACTIONS).astype(np.int64)
+    return held_out(lengths)[0]
 
 
 def metrics(top: np.ndarray, target_sets: list[np.ndarray], primary_genre: np.ndarray,

@@ -1,5 +1,6 @@
-"""Fitting MIND: Adam with weight decay, seeded shuffling and negatives, early stopping on
-validation HR@50 with the best weights restored, and a plain progress callback.
+"""Fitting MIND: Adam with weight decay, seeded shuffling and negatives, early stopping on the
+protocol's validation headline (HR@50; Recall@50 on the future set) with the best weights
+restored, and a plain progress callback.
 
 The estimator is kept apart from the model (spotlight's split): ``model.py`` holds pure
 ``nn.Module`` code, this module the loop, ``losses.py`` the objectives, ``sampling.py`` the
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from mind_core import protocols
 from mind_core.config import MINDConfig
 from mind_core.evaluation.ranking import evaluate_model
 from mind_core.features.negatives import NegativeSampler
@@ -77,7 +79,8 @@ class BatchSource:
 
 
 def fit(config: MINDConfig, encoded, split, progress: Progress | None = None) -> TrainResult:
-    """Train a MIND on ``split``'s training samples; returns the best model by validation HR@50.
+    """Train a MIND on ``split``'s training samples; returns the best model by the validation
+    headline.
 
     The same seed and thread count give the same model, bit for bit: multithreaded
     scatter-adds (the backward of gathering behaviours from the item table) sum in a varying
@@ -129,6 +132,7 @@ def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> Train
     padding_column = torch.zeros(encoded.n_items, dtype=torch.bool, device=device)
     padding_column[0] = True  # the full-catalogue scores' column 0 is never a candidate
     best_hr, best_state, bad_epochs = -1.0, None, 0
+    headline = protocols.get(split.protocol).HEADLINE  # HR@50, or Recall@50 on the future set
     start = time.perf_counter()
 
     for epoch in range(1, config.epochs + 1):
@@ -178,8 +182,8 @@ def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> Train
         if penalised:  # the share of the loss that is the distinctness penalty
             row["penalty"] = distributed.mean_over_ranks(penalty_total) / steps
         result.history.append(row)
-        if valid["HR@50"] > best_hr:
-            best_hr, result.best_epoch, bad_epochs = valid["HR@50"], epoch, 0
+        if valid[headline] > best_hr:
+            best_hr, result.best_epoch, bad_epochs = valid[headline], epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad_epochs += 1

@@ -1,57 +1,106 @@
-"""What a dataset's models start from: the configuration and the merge.
+"""What a dataset's models start from: the same rules for every dataset, and what is chosen is
+chosen on validation data, never on the test targets or a truth file (docs/design.md,
+"Choosing on validation").
 
-MovieLens datasets use :class:`~mind_core.config.MINDConfig`'s defaults. A taste mixture
-(:mod:`mind_core.data.tastes`, recognised by its truth file) is there to show when several
-interests pay, so its models are read as the issue that made it asks: under the ``future``
-protocol (every later rating is a target, so every taste the user keeps has a target to hit),
-with a history window of :data:`TASTE_MAX_LENGTH` (with the preset's sticky chain, the last 20
-ratings hold 79% of a user's tastes with three movies or more; the last 50 hold 95%:
-docs/results.md, "The positive control") and :data:`TASTE_ROUTING_ITERS` routing iterations
-(with the paper's 3, routing over 50 behaviours still follows its random start, which gives
-each interest a stretch of the timeline: a long-running taste takes two interests and a brief
-one none, so 70% of the tastes in the window are found; with 10, 88%).
-
-The merge that reports a bundle's headline figures is chosen per dataset from the K × merge ×
-protocol tables of that section: ``max_score`` on MovieLens, where one interest supplies most
-of the list and the best-scored movies are the next ones watched; ``proportional`` on a taste
-mixture, where it turns the interests' tastes into recall and is the one merge that does not
-lose to K = 1 on MovieLens either.
+- **Protocol.** A dataset may declare how it is evaluated (``dataset.json`` beside its files,
+  :func:`mind_core.data.declaration.declared_protocol`: a benchmark defines its protocol, as
+  the taste mixture declares ``future``); otherwise leave-last-out. A dataset never declares
+  the model's settings or the merge.
+- **Configuration.** :class:`~mind_core.config.MINDConfig`'s defaults, with the starting
+  point :mod:`mind_core.workflow.start` chose for the dataset and protocol on validation (one
+  of :data:`START_CANDIDATES`), once it has been chosen.
+- **Merge.** :data:`AUTO`: every strategy is scored on the validation set and the best on the
+  protocol's headline is used (:func:`pick_merge`); the bundle records which and why.
 """
 
 from __future__ import annotations
 
+import json
+
+from mind_core import protocols
+from mind_core.artifacts.paths import artifacts_dir
 from mind_core.config import MINDConfig
-from mind_core.data.tastes import has_truth
+from mind_core.data.declaration import declared_protocol
+from mind_core.data.fetch import resolve_dataset_path
+from mind_core.errors import DataError
+from mind_core.serving.merging import MERGE_STRATEGIES
 
-TASTE_MAX_LENGTH = 50
-TASTE_ROUTING_ITERS = 10
-TASTE_CONFIG = {"protocol": "future", "max_length": TASTE_MAX_LENGTH,
-                "routing_iters": TASTE_ROUTING_ITERS}
-MOVIELENS_MERGE = "max_score"  # the best on ml-100k under leave-last-out, a tie under future
-TASTE_MERGE = "proportional"  # within noise of the best on tastes; the one that holds on both
+AUTO = "auto"  # the merge chosen on validation
+MERGE_CHOICES = (AUTO, *MERGE_STRATEGIES)
+# Starting points a dataset's models may take, chosen on validation (mind_core.workflow.start).
+# "short": MINDConfig's defaults (20 behaviours, the paper's 3 routing iterations), best on
+# MovieLens-100K's next movie; "long": 50 behaviours and 10 iterations, which hold and separate
+# tastes that span a long history (docs/results.md, "What lost tastes"). The first is kept
+# unless another beats it on validation (a paired test over users).
+START_CANDIDATES = {"short": {}, "long": {"max_length": 50, "routing_iters": 10}}
+START_K = 4  # the model the start is chosen on: the default K, seed 0
+START_FILE = "start-{protocol}.json"
 
 
-def is_taste_mixture(dataset) -> bool:
-    return has_truth(dataset)
+def pick_merge(valid_by_merge: dict, headline: str) -> str:
+    """The strategy with the best validation ``headline`` (ties: the first in
+    :data:`MERGE_STRATEGIES`)."""
+    order = [s for s in MERGE_STRATEGIES if s in valid_by_merge]
+    return max(order, key=lambda s: (valid_by_merge[s][headline], -order.index(s)))
 
 
-def taste_config(**changes) -> MINDConfig:
-    """A taste mixture's starting configuration, with ``changes`` applied."""
-    return MINDConfig(**{**TASTE_CONFIG, **changes})
+def dataset_protocol(dataset) -> str:
+    """The protocol ``dataset`` declares, or the default (leave-last-out)."""
+    try:
+        path = resolve_dataset_path(dataset)
+    except DataError:
+        return protocols.DEFAULT
+    declared = declared_protocol(path)
+    if declared is None:
+        return protocols.DEFAULT
+    try:
+        return protocols.get(declared).NAME
+    except ValueError as e:
+        raise DataError(path / "dataset.json", f"protocol: {e}") from None
+
+
+def dataset_name(dataset) -> str:
+    """The folder name bundles of ``dataset`` are filed under."""
+    try:
+        return resolve_dataset_path(dataset).name
+    except DataError:
+        return str(dataset)
+
+
+def start_path(dataset, protocol: str):
+    return artifacts_dir(dataset_name(dataset)) / START_FILE.format(protocol=protocol)
+
+
+def recorded_start(dataset, protocol: str) -> dict | None:
+    """The start chosen for ``dataset`` under ``protocol`` (``{"chosen", "changes",
+    "candidates", ...}``), or None if none was chosen yet."""
+    path = start_path(dataset, protocol)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise DataError(path, f"unreadable start record ({e}); delete it to choose again") \
+            from None
+    if record.get("chosen") not in START_CANDIDATES:
+        raise DataError(path, f"chosen: expected one of {', '.join(START_CANDIDATES)}, got "
+                        f"{record.get('chosen')!r}; delete it to choose again")
+    return record
+
+
+def start_config(protocol: str, start: str, **changes) -> MINDConfig:
+    """The starting configuration ``start`` (a key of :data:`START_CANDIDATES`)."""
+    return MINDConfig(**{"protocol": protocol, **START_CANDIDATES[start], **changes})
 
 
 def dataset_config(dataset, **changes) -> MINDConfig:
-    """The configuration ``dataset``'s models start from, with ``changes`` applied."""
-    if is_taste_mixture(dataset):
-        return taste_config(**changes)
-    return MINDConfig(**changes)
+    """The configuration ``dataset``'s models start from, with ``changes`` applied: the
+    declared (or given) protocol and the start chosen on validation, if chosen yet."""
+    protocol = changes.pop("protocol", None) or dataset_protocol(dataset)
+    record = recorded_start(dataset, protocol) if dataset else None
+    return start_config(protocol, record["chosen"] if record else "short", **changes)
 
 
-def default_merge(dataset) -> str:
-    """The merge whose figures a bundle of ``dataset`` reports first (the app's default too),
-    chosen from the K × merge × protocol tables of docs/results.md."""
-    return TASTE_MERGE if is_taste_mixture(dataset) else MOVIELENS_MERGE
-
-
-__all__ = ["dataset_config", "taste_config", "default_merge", "is_taste_mixture", "TASTE_CONFIG",
-           "TASTE_MAX_LENGTH", "TASTE_ROUTING_ITERS", "MOVIELENS_MERGE", "TASTE_MERGE"]
+__all__ = ["AUTO", "MERGE_CHOICES", "START_CANDIDATES", "START_K", "pick_merge",
+           "dataset_protocol", "dataset_config", "recorded_start", "start_config",
+           "start_path", "dataset_name"]

@@ -20,13 +20,12 @@ from mind_core.artifacts.bundle import Bundle, load_bundle, save_bundle
 from mind_core.artifacts.lock import hold
 from mind_core.artifacts.paths import default_bundle_path
 from mind_core.config import MINDConfig
-from mind_core.data.fetch import resolve_dataset_path
+from mind_core.data.fetch import data_dir, resolve_dataset_path
 from mind_core.data.readers import read_dataset
-from mind_core.errors import BundleError, DataError
+from mind_core.errors import BundleError
 from mind_core.evaluation.distinctness import interest_metrics
 from mind_core.evaluation.ranking import (
     eval_set_metrics,
-    evaluate_model,
     evaluate_popularity,
     interest_scores,
     model_interests,
@@ -35,11 +34,16 @@ from mind_core.evaluation.ranking import (
 from mind_core.features.encoding import Encoded, encode
 from mind_core.features.split import Split, build_split
 from mind_core.serving.backends import ANNOY_FILE
-from mind_core.serving.files import add_projection, build_serving_files, has_projection
+from mind_core.serving.files import (
+    add_projection,
+    build_serving_files,
+    has_projection,
+    rebuild_serving_files,
+)
 from mind_core.training.distributed import rank_and_world
 from mind_core.training.trainer import Progress, fit
-from mind_core.workflow.defaults import default_merge
-from mind_core.workflow.scoring import BEFORE_MERGES, dataset_truth, score_merges
+from mind_core.workflow.defaults import AUTO, pick_merge
+from mind_core.workflow.scoring import BEFORE_MERGES, dataset_truth, score_merges, user_recall
 
 DEFAULT_INTEREST_NUMS = (1, 2, 4, 8)
 
@@ -80,21 +84,18 @@ def bundle_data(bundle: Bundle) -> Data:
     its name in the data folder, or else at the path it was read from when trained (a dataset
     outside the data folder). ``check_fingerprint`` tells whether it is still the same data."""
     config = bundle.config
-    try:
-        return load_data(bundle.meta["dataset"], config.max_length, config.protocol)
-    except DataError:
-        trained_from = (bundle.metrics or {}).get("dataset_path")
-        if not trained_from or not Path(trained_from).exists():
-            raise
-        return load_data(trained_from, config.max_length, config.protocol)
+    return load_data(dataset_of(bundle), config.max_length, config.protocol)
 
 
 def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
                  progress: Progress | None = None, with_serving: bool = True,
-                 lock: bool = True, with_map: bool = True) -> Path:
+                 lock: bool = True, with_map: bool = True, merge: str = AUTO) -> Path:
     """Train, evaluate against the popularity baseline, and write a bundle atomically.
     ``with_serving`` also builds the Annoy index and (``with_map``) the UMAP coordinates into
     the bundle; :func:`ensure_map` adds a map left out.
+    ``merge``: the strategy of the headline figures, or :data:`AUTO` (every strategy scored on
+    the validation set, the best on the protocol's headline used; ``metrics["merge_choice"]``
+    records the validation figures that chose it). Test figures never choose.
     ``lock`` holds the destination's lock (:mod:`mind_core.artifacts.lock`) from training to the
     saved bundle: a second writer gets TrainingLocked naming this pid. The app's job board holds its
     locks itself and passes ``lock=False``."""
@@ -106,11 +107,15 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
         result = fit(config, data.encoded, data.split, progress)
         if rank != 0:
             return dest
-        merge = default_merge(dataset)
+        valid = model_merges(result.model, data, dataset, which="valid")
+        headline = protocols.get(config.protocol).HEADLINE
+        chosen = pick_merge(valid, headline) if merge == AUTO else merge
         by_merge = model_merges(result.model, data, dataset)
         metrics = {
-            "test": by_merge[merge], "merge": merge, "by_merge": by_merge,
-            "valid": evaluate_model(result.model, data.encoded, data.split, "valid"),
+            "test": by_merge[chosen], "merge": chosen, "by_merge": by_merge,
+            "merge_choice": {"rule": merge, "by": f"{headline} on the validation set",
+                             "valid": {s: v[headline] for s, v in valid.items()}},
+            "valid": valid[chosen],
             "baselines": {"popularity": evaluate_popularity(data.encoded, data.split, "test")},
             "history": result.history, "best_epoch": result.best_epoch,
             "train_seconds": result.seconds, "stopped_early": result.stopped_early,
@@ -128,13 +133,29 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
                            extras if with_serving else None)
 
 
-def model_merges(model, data: Data, dataset: str) -> dict:
-    """:func:`~mind_core.workflow.scoring.score_merges` for a trained model's test users."""
-    ev = data.split.test
+def model_merges(model, data: Data, dataset: str, which: str = "test", strategies=None,
+                 tops: dict | None = None) -> dict:
+    """:func:`~mind_core.workflow.scoring.score_merges` for a trained model's test users (with
+    the taste figures where the dataset has a truth) or validation users (``which="valid"``:
+    the protocol's figures only, what choices are made on)."""
+    ev = data.split.test if which == "test" else data.split.valid
     interests, active = model_interests(model, ev.history, data.encoded.user_features[ev.users])
     items = model.item_vectors().detach().cpu().numpy()
-    return score_merges(data, interests.numpy(), active.numpy(), items,
-                        truth=dataset_truth(data, dataset))
+    truth = dataset_truth(data, dataset) if which == "test" else None
+    kwargs = {} if strategies is None else {"strategies": strategies}
+    return score_merges(data, interests.numpy(), active.numpy(), items, truth=truth, ev=ev,
+                        tops=tops, **kwargs)
+
+
+def validation_recall(bundle: Bundle, data: Data) -> np.ndarray:
+    """(E,) each validation user's headline figure (Recall@50; HR@50 under leave-last-out)
+    under the bundle's merge, from its weights: what a paired comparison of two models on
+    validation reads."""
+    model = bundle.load_model(data.encoded)
+    tops: dict = {}
+    merge = bundle_merge(bundle)
+    model_merges(model, data, dataset_of(bundle), which="valid", strategies=[merge], tops=tops)
+    return user_recall(tops[merge], data.split, data.split.valid)
 
 
 def bundle_merge(bundle: Bundle) -> str:
@@ -149,30 +170,43 @@ def bundle_merges(bundle: Bundle, data: Data, strategies=None) -> dict:
     ev = data.split.test
     kwargs = {} if strategies is None else {"strategies": strategies}
     return score_merges(data, bundle.user_interests[ev.users], bundle.user_active[ev.users],
-                        bundle.item_vectors, truth=dataset_truth(data, _dataset_of(bundle)),
+                        bundle.item_vectors, truth=dataset_truth(data, dataset_of(bundle)),
                         **kwargs)
 
 
-def _dataset_of(bundle: Bundle) -> str:
-    name = bundle.meta.get("dataset", "")
+def dataset_of(bundle: Bundle) -> str:
+    """Where a bundle's dataset is: the folder it was read from when trained, while it exists
+    (a dataset given by path is not looked up by its folder's name in the data folder, where
+    another dataset may have that name), else its name in the data folder."""
     trained_from = (bundle.metrics or {}).get("dataset_path")
     if trained_from and Path(trained_from).exists():
         return trained_from
-    return name
+    name = bundle.meta.get("dataset", "")
+    in_folder = data_dir() / name  # never a folder of that name under the working directory
+    return str(in_folder) if name and in_folder.exists() else name
 
 
 def ensure_bundle(dataset: str, config: MINDConfig, progress: Progress | None = None,
                   with_serving: bool = True, with_map: bool = True) -> tuple[Bundle, bool]:
     """The bundle for ``config`` on ``dataset``: loaded if already built (and whole), trained
-    if not. Returns (bundle, trained)."""
+    if not; ``with_serving`` adds the index (and map) to a bundle built without them. Returns
+    (bundle, trained)."""
     data = load_data(dataset, config.max_length, config.protocol)
     path = default_bundle_path(config, data.encoded.name)
     try:
-        return load_bundle(path, data.encoded), False
+        bundle = load_bundle(path, data.encoded)
     except BundleError:
-        train_bundle(dataset, config, out=path, progress=progress, with_serving=with_serving,
-                     with_map=with_map)
-        return load_bundle(path, data.encoded), True
+        pass
+    else:
+        if not with_serving or (path / ANNOY_FILE).is_file():
+            return bundle, False
+        with hold(path, f"{bundle.name} (index)"):  # trained without its serving files
+            if not (path / ANNOY_FILE).is_file():
+                rebuild_serving_files(bundle, data, progress, projection=with_map)
+        return load_bundle(path, data.encoded), False
+    train_bundle(dataset, config, out=path, progress=progress, with_serving=with_serving,
+                 with_map=with_map)
+    return load_bundle(path, data.encoded), True
 
 
 def ensure_map(bundle: Bundle, progress: Progress | None = None) -> bool:

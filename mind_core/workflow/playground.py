@@ -20,9 +20,10 @@ from mind_core.config import MINDConfig
 from mind_core.data.tastes import TastesConfig, dataset_name, ensure_tastes
 from mind_core.evaluation.tastes import THRESHOLD, interest_clusters
 from mind_core.serving.retrieval import recommend
-from mind_core.workflow.defaults import default_merge, taste_config
+from mind_core.workflow.defaults import START_CANDIDATES, START_K, recorded_start, start_config
 from mind_core.workflow.pipeline import bundle_data
 from mind_core.workflow.scoring import OWN_N, dataset_truth
+from mind_core.workflow.start import choose_start
 from mind_core.workflow.sweep import collect, summarize
 
 DEFAULT_KS = (1, 4)
@@ -30,14 +31,23 @@ DEFAULT_SEEDS = (0, 1)
 HEADLINE = "Recall@50"  # the future protocol's figure the verdict reads
 
 
+PROTOCOL = "future"  # what a taste mixture declares (mind_core.data.tastes writes dataset.json)
+
+
 @dataclass(frozen=True)
 class Plan:
-    """What one request of the playground needs."""
+    """What one request of the playground needs. Until the dataset's start is chosen on
+    validation (:mod:`mind_core.workflow.start`), the request's first models are the start's
+    candidates; :func:`settle` chooses once they are built, and the plan becomes the K values
+    and seeds asked, from the chosen start."""
 
     knobs: TastesConfig
     dataset: str  # the data folder's name for these knobs
     base: MINDConfig  # the configuration every model shares but K and seed
     configs: list[MINDConfig]  # seed-major: every K of the first seed comes first
+    ks: tuple[int, ...] = DEFAULT_KS
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    start: str | None = None  # the start chosen on validation, None while being chosen
 
 
 def plan(knobs: TastesConfig, ks=DEFAULT_KS, seeds=DEFAULT_SEEDS) -> Plan:
@@ -48,9 +58,25 @@ def plan(knobs: TastesConfig, ks=DEFAULT_KS, seeds=DEFAULT_SEEDS) -> Plan:
     if not ks or not seeds:
         raise ValueError("choose at least one K and one seed")
     name = dataset_name(knobs)
-    base = taste_config()  # the folder may not exist yet: no need to look for its truth
+    record = recorded_start(name, PROTOCOL)
+    if record is None:  # the candidates first, the same for every dataset
+        candidates = [start_config(PROTOCOL, s, interest_num=START_K, seed=0)
+                      for s in START_CANDIDATES]
+        return Plan(knobs=knobs, dataset=name, base=candidates[0], configs=candidates,
+                    ks=tuple(ks), seeds=tuple(seeds))
+    base = start_config(PROTOCOL, record["chosen"])
     configs = [replace(base, interest_num=k, seed=s) for s in seeds for k in ks]
-    return Plan(knobs=knobs, dataset=name, base=base, configs=configs)
+    return Plan(knobs=knobs, dataset=name, base=base, configs=configs, ks=tuple(ks),
+                seeds=tuple(seeds), start=record["chosen"])
+
+
+def settle(p: Plan) -> Plan:
+    """``p`` once its start is chosen: chosen now (from the candidates' validation figures,
+    nothing trained) when every candidate is built; ``p`` itself while one is missing."""
+    if p.start is not None or missing(p):
+        return p
+    choose_start(p.dataset, PROTOCOL, with_serving=False)
+    return plan(p.knobs, p.ks, p.seeds)
 
 
 def prepare(p: Plan, root: Path | None = None, progress=None) -> Path:
@@ -74,18 +100,18 @@ def built(p: Plan) -> list[Bundle]:
 
 
 def read(p: Plan, bundles: list[Bundle] | None = None) -> dict | None:
-    """The built models as a K sweep (:func:`mind_core.workflow.sweep.summarize`, under the
-    dataset's default merge, taste figures included), or None when nothing is built."""
+    """The built models as a K sweep (:func:`mind_core.workflow.sweep.summarize`, each under
+    the merge chosen on its validation set, taste figures included), or None when nothing is
+    built."""
     bundles = built(p) if bundles is None else bundles
     if not bundles:
         return None
     data = bundle_data(bundles[0])
-    return summarize(bundles, "interest_num", data, merge=default_merge(p.dataset),
-                     with_interests=False)
+    return summarize(bundles, "interest_num", data, with_interests=False)
 
 
-__all__ = ["Plan", "plan", "prepare", "missing", "built", "read", "DEFAULT_KS",
-           "DEFAULT_SEEDS", "HEADLINE", "user_view"]
+__all__ = ["Plan", "plan", "settle", "PROTOCOL", "prepare", "missing", "built", "read",
+           "DEFAULT_KS", "DEFAULT_SEEDS", "HEADLINE", "user_view"]
 
 
 def user_view(bundle: Bundle, data, row: int, truth=None) -> dict:

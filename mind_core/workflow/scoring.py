@@ -40,21 +40,25 @@ def dataset_truth(data, dataset) -> TruthCodes | None:
 
 def score_merges(data, interests: np.ndarray, active: np.ndarray, item_vectors: np.ndarray,
                  strategies=MERGE_STRATEGIES, truth: TruthCodes | None = None,
-                 n: int = TOP_N) -> dict:
+                 n: int = TOP_N, ev=None, tops: dict | None = None) -> dict:
     """``{strategy: metrics}`` for the evaluated users' interests (E, K, D) and active (E, K)
-    (rows of ``data.split.test``): the protocol's figures of each strategy's merged top ``n``;
-    with ``truth``, also ``purity`` and ``taste_recall`` (of the interests' own top
-    :data:`OWN_N`, the same for every strategy) and ``taste_coverage@<n>`` (of the merged
-    list)."""
-    split, ev, enc = data.split, data.split.test, data.encoded
+    (rows of ``ev``: ``data.split.test``, or ``data.split.valid`` to choose on validation):
+    the protocol's figures of each strategy's merged top ``n``; with ``truth``, also
+    ``purity`` and ``taste_recall`` (of the interests' own top :data:`OWN_N`, the same for
+    every strategy) and ``taste_coverage@<n>`` (of the merged list). ``tops``, if given, is
+    filled with each strategy's (E, n) lists."""
+    split, enc = data.split, data.encoded
+    ev = split.test if ev is None else ev
     own_items, own_scores = own_tops(split, ev, interests, active, item_vectors, n)
     weights = interest_weights(ev, interests, active, item_vectors)
     out = {}
     for strategy in strategies:
         if strategy == "max_score":  # the full ranking: the figures recorded before merges
-            top = full_ranking(data, interests, active, item_vectors, n)
+            top = full_ranking(data, interests, active, item_vectors, n, ev)
         else:
             top = merged_tops(own_items, own_scores, strategy, n, enc.primary_genre, weights)
+        if tops is not None:
+            tops[strategy] = top
         figures = eval_set_metrics(top, split, ev, enc)
         if truth is not None:
             tastes = truth.tastes[ev.users]
@@ -66,10 +70,11 @@ def score_merges(data, interests: np.ndarray, active: np.ndarray, item_vectors: 
     return out
 
 
-def full_ranking(data, interests, active, item_vectors, n: int) -> np.ndarray:
+def full_ranking(data, interests, active, item_vectors, n: int, ev=None) -> np.ndarray:
     """(E, n) the evaluation protocol's ranking (max over interests of the exact score over the
-    whole catalogue, history excluded) for the evaluated users' interests (E, K, D)."""
-    ev = data.split.test
+    whole catalogue, history excluded) for the evaluated users' interests (E, K, D) (rows of
+    ``ev``, by default the test set)."""
+    ev = data.split.test if ev is None else ev
     items = torch.as_tensor(np.asarray(item_vectors, dtype=np.float32))
     interests = torch.as_tensor(np.asarray(interests, dtype=np.float32))
     active = torch.as_tensor(np.asarray(active, dtype=bool))
@@ -93,5 +98,12 @@ def merged_lists(bundle, data, n: int, strategy: str) -> tuple[np.ndarray, np.nd
                                  data.encoded.primary_genre, weights)
 
 
-__all__ = ["merged_lists", "score_merges", "dataset_truth", "OWN_N",
+def user_recall(top: np.ndarray, split, ev, k: int = TOP_N) -> np.ndarray:
+    """(E,) each user's share of targets in their top ``k`` (HR@k under leave-last-out, with
+    one target): the per-user figure a paired comparison of two models reads."""
+    sets = split.target_sets(ev)
+    return np.asarray([np.isin(t, row[:k]).mean() for row, t in zip(top, sets, strict=True)])
+
+
+__all__ = ["merged_lists", "score_merges", "dataset_truth", "user_recall", "OWN_N",
            "BEFORE_MERGES"]

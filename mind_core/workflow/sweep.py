@@ -6,8 +6,8 @@ and the seed. :func:`plan` lists them, :func:`run` trains what is missing (reusi
 already built), :func:`collect` finds them on disk, and :func:`summarize` turns them into what
 the CLI writes and the app draws: every metric as mean ± sd over seeds per value, and the
 list-overlap noise floor (two seeds of one value) beside the overlap between two values
-(trained with different seeds, like the floor), with a verdict from
-:func:`mind_core.evaluation.overlap.versus_floor`.
+(trained with different seeds, like the floor), each pair of values tested by Welch's t over seeds
+(:mod:`mind_core.evaluation.verdict`, :func:`mind_core.evaluation.overlap.versus_floor`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from mind_core.evaluation.overlap import (
     spread,
     versus_floor,
 )
+from mind_core.evaluation.verdict import welch
 from mind_core.serving.merging import MERGE_STRATEGIES
 from mind_core.workflow.pipeline import bundle_merge, bundle_merges, ensure_bundle
 from mind_core.workflow.scoring import merged_lists
@@ -213,17 +214,11 @@ def summarize(bundles: list[Bundle], param: str, data, n: int = OVERLAP_N,
 
 
 def metric_gap(a: dict, b: dict, metric: str) -> dict:
-    """Is ``b``'s mean of ``metric`` over seeds different from ``a``'s beyond seed noise?
-    ``{"gap": mean_b - mean_a, "sd": the larger of the two sds, "relative": gap / mean_a,
-    "verdict"}``: "exceeds" when |gap| > 2 sd (and at least two seeds on both sides), else
-    "within", or "unknown" without two seeds."""
-    x, y = a["metrics"][metric], b["metrics"][metric]
-    gap = y["mean"] - x["mean"]
-    sd = max(x["sd"], y["sd"])
-    verdict = ("unknown" if min(x["n"], y["n"]) < 2
-               else "exceeds" if abs(gap) > 2 * sd else "within")
-    return {"gap": gap, "sd": sd, "verdict": verdict,
-            "relative": gap / x["mean"] if x["mean"] else None}
+    """Is ``b``'s ``metric`` different from ``a``'s beyond seed noise? Welch's t over the two
+    rows' per-seed figures (:func:`mind_core.evaluation.verdict.welch`): the gap of the
+    means, its 95% interval, the seed counts and the verdict ("differs", "undecided" or
+    "one_seed")."""
+    return welch(a["per_seed"][metric], b["per_seed"][metric])
 
 
 def _interest_spread(bundles: list[Bundle], data) -> dict:

@@ -508,7 +508,7 @@ def test_sweep_reuses_bundles(bundles, model_home, capsys, tmp_path):
     before = list_bundles("ml-100k")
     out = tmp_path / "sweep.json"
     code, stdout, _ = run(capsys, "sweep", "--dataset", "ml-100k", "--interest-num", 1, 2,
-                          "--seeds", 0, "--out", out, *TINY_FLAGS)
+                          "--seeds", 0, "--out", out, "--no-start-choice", *TINY_FLAGS)
     assert code == 0
     assert list_bundles("ml-100k") == before  # nothing was trained
     for i, k in enumerate((1, 2), 1):

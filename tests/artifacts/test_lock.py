@@ -139,7 +139,7 @@ def test_two_processes_one_configuration(tmp_path, monkeypatch):
                   for argv in (["train", "--interest-num", "2", "--epochs", "50",
                                 "--patience", "50"],
                                ["sweep", "--interest-num", "2", "--seeds", "0", "--epochs",
-                                "50", "--patience", "50"])]
+                                "50", "--patience", "50", "--no-start-choice"])]
         for proc in others:
             out, err = proc.communicate(timeout=180)
             assert proc.returncode == 2, (out, err)

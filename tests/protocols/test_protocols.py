@@ -40,8 +40,10 @@ def _timeline_dataset(lengths: list[int], seed: int = 0):
 
 def test_future_target_counts():
     lengths = np.array([1, 2, 3, 4, 5, 10, 11, 20, 21, 100])
-    # ceil(20%), at least 2, and only when a validation rating and a history remain
-    assert future.n_targets(lengths).tolist() == [0, 0, 0, 2, 2, 2, 3, 4, 5, 20]
+    # ceil(20%) targets and ceil(10%) validation targets before them, each at least 2, and
+    # only when a history remains
+    assert future.n_targets(lengths).tolist() == [0, 0, 0, 0, 2, 2, 3, 4, 5, 20]
+    assert future.held_out(lengths)[1].tolist() == [0, 0, 0, 0, 2, 2, 2, 2, 3, 10]
     assert leave_last_out.n_targets(lengths).tolist() == [0, 0, 1, 1, 1, 1, 1, 1, 1, 1]
 
 
@@ -68,11 +70,13 @@ def test_future_protocol_never_leaks_targets(max_length):
         assert seen.tolist() == timeline[:-k].tolist()
         assert not set(ev.history[row].tolist()) & set(target_set.tolist())
         assert ev.history[row][-1] == timeline[-k - 1]  # the validation rating is in it
-        # the validation target is the rating just before the targets
+        # the validation targets are the ratings just before the targets, a set as they are
         v = split.valid.users.tolist().index(user)
-        assert split.valid.targets[v] == timeline[-k - 1]
+        n_valid = future.held_out(counts)[1][user]
+        assert split.target_set(split.valid, v).tolist() == timeline[-k - n_valid:-k].tolist()
+        assert split.seen_before(split.valid, v).tolist() == timeline[:-k - n_valid].tolist()
         targets |= set(target_set.tolist())
-    held_out = targets | set(split.valid.targets.tolist())
+    held_out = targets | {int(i) for v in split.target_sets(split.valid) for i in v}
     # no target or validation rating is a training label or in a training history
     assert not held_out & set(split.train_labels.tolist())
     assert not targets & set(split.train_history.ravel().tolist())
@@ -98,7 +102,9 @@ def test_future_split_on_ml100k(ml100k_encoded):
     n = future.n_targets(counts)
     assert len(split.test.users) == 943  # every ml-100k user has at least 20 ratings
     assert n.sum() == split.test.target_counts().sum()
-    assert len(split.train_labels) == 100000 - n.sum() - 2 * 943  # - first, - valid
+    n_valid = future.held_out(counts)[1]
+    assert split.valid.target_counts().sum() == n_valid.sum()
+    assert len(split.train_labels) == 100000 - n.sum() - n_valid.sum() - 943  # - first
 
 
 def test_future_metrics_by_hand():
@@ -182,7 +188,7 @@ def test_sweep_over_a_non_k_setting(model_home, capsys, tmp_path):
     out = tmp_path / "sweep.json"
     base = {**TINY_CONFIG, "epochs": 1}
     args = ["sweep", "--param", "temperature", "--values", "0.1", "0.5", "--seeds", "0", "1",
-            "--interest-num", "2", "--out", out]
+            "--interest-num", "2", "--out", out, "--no-start-choice"]
     for key, value in base.items():
         args += [f"--{key.replace('_', '-')}",
                  *(map(str, value) if isinstance(value, tuple) else [str(value)])]
@@ -204,7 +210,7 @@ def test_sweep_over_a_non_k_setting(model_home, capsys, tmp_path):
         assert r["seeds"] == [0, 1] and r["metrics"]["HR@50"]["n"] == 2
         assert r["seed_overlap"]["pairs"] == 1 and 0 < r["seed_overlap"]["mean"] < 1
     (comparison,) = summary["comparisons"]
-    assert comparison["verdict"] in ("exceeds", "within")
+    assert comparison["verdict"] in ("differs", "undecided")
     assert not math.isnan(comparison["between"])
     assert "noise floor" in printed
     # a second run reuses every bundle
@@ -215,7 +221,8 @@ def test_sweep_over_a_non_k_setting(model_home, capsys, tmp_path):
 def test_sweep_over_the_merge_rescores_the_same_models(model_home, capsys, tmp_path):
     out = tmp_path / "merge.json"
     args = ["sweep", "--param", "merge", "--values", "max_score", "proportional",
-            "round_robin", "--seeds", "0", "1", "--interest-num", "2", "--out", out]
+            "round_robin", "--seeds", "0", "1", "--interest-num", "2", "--out", out,
+            "--no-start-choice"]
     for key, value in {**TINY_CONFIG, "epochs": 1}.items():
         args += [f"--{key.replace('_', '-')}",
                  *(map(str, value) if isinstance(value, tuple) else [str(value)])]
@@ -229,9 +236,11 @@ def test_sweep_over_the_merge_rescores_the_same_models(model_home, capsys, tmp_p
     per_merge = {r["value"]: r["per_seed"]["HR@50"] for r in summary["results"]}
     assert per_merge["max_score"] != per_merge["round_robin"]  # the merge is scored
     for c in summary["comparisons"]:
-        assert c["metrics"]["HR@50"]["verdict"] in ("exceeds", "within")
-        assert c["verdict"] in ("exceeds", "within")  # the lists against the seed floor
-    assert "difference of the means against two sds over seeds" in printed
+        assert c["metrics"]["HR@50"]["verdict"] in ("differs", "undecided")
+        assert c["verdict"] in ("differs", "undecided")  # the lists against the seed floor
+        assert c["metrics"]["HR@50"]["n_a"] == 2 and c["metrics"]["HR@50"]["low"] is not None
+    assert "difference of the means, Welch's t over seeds" in printed
+    assert "95% interval" in printed and "over 2 seeds" in printed
     code, _, err = run(capsys, "sweep", "--param", "merge", "--values", "best")
     assert code == 2 and "unknown strategy 'best'" in err
 

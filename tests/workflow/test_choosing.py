@@ -1,0 +1,155 @@
+"""Choosing on validation, never on the answer: the merge a bundle reports is the best on its
+validation set, a dataset declares only its protocol, the start of a dataset's models is chosen
+from validation figures (the same choice with or without the truth file beside the ratings),
+and a bundle trained on a dataset given by path finds that dataset again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mind_core import protocols
+from mind_core.artifacts.bundle import list_bundles, load_bundle
+from mind_core.cli import main
+from mind_core.config import MINDConfig
+from mind_core.data.declaration import DECLARATION_FILE, declared_protocol
+from mind_core.data.synth import generate
+from mind_core.data.tastes import TRUTH_FILE, TastesConfig, generate_tastes
+from mind_core.errors import DataError
+from mind_core.serving import MERGE_STRATEGIES
+from mind_core.workflow.defaults import (
+    AUTO,
+    START_CANDIDATES,
+    dataset_config,
+    pick_merge,
+    recorded_start,
+)
+from mind_core.workflow.pipeline import (
+    bundle_data,
+    forget_loaded_data,
+    model_merges,
+    train_bundle,
+)
+from mind_core.workflow.start import choose_start, paired_gain
+
+TINY = dict(embed_dim=16, epochs=1, batch_size=512, learning_rate=5e-3, mlp_hidden=(32,))
+TINY_TASTES = TastesConfig(users=150, items=240, clusters=6, tastes=(2, 3), history=(20, 40),
+                           seed=5)
+
+
+def test_the_merge_is_the_best_on_validation_and_test_figures_never_choose(model_home):
+    bundle = load_bundle(model_home["bundles"][4])
+    data = bundle_data(bundle)
+    choice = bundle.metrics["merge_choice"]
+    headline = protocols.get(bundle.config.protocol).HEADLINE
+    assert choice["rule"] == AUTO and headline in choice["by"]
+    assert set(choice["valid"]) == set(MERGE_STRATEGIES)
+    # the figures that chose it are the validation set's, recomputed from the weights
+    valid = model_merges(bundle.load_model(data.encoded), data, "ml-100k", which="valid")
+    for strategy, figure in choice["valid"].items():
+        assert valid[strategy][headline] == pytest.approx(figure, abs=1e-6), strategy
+    assert bundle.metrics["merge"] == pick_merge(valid, headline)
+    assert bundle.metrics["test"] == bundle.metrics["by_merge"][bundle.metrics["merge"]]
+
+
+def test_pick_merge_breaks_ties_in_the_listed_order():
+    figures = {s: {"HR@50": 0.5} for s in MERGE_STRATEGIES}
+    assert pick_merge(figures, "HR@50") == MERGE_STRATEGIES[0]
+    figures["diverse"]["HR@50"] = 0.6
+    assert pick_merge(figures, "HR@50") == "diverse"
+
+
+def test_a_dataset_declares_its_protocol_and_nothing_else(tmp_path):
+    folder = tmp_path / "mix"
+    generate_tastes(folder, TINY_TASTES)
+    assert declared_protocol(folder) == "future"  # the benchmark's own protocol
+    with_truth = dataset_config(folder, interest_num=4)
+    (folder / TRUTH_FILE).rename(tmp_path / "truth-elsewhere.json")
+    assert dataset_config(folder, interest_num=4) == with_truth  # the truth is never read
+    assert with_truth == MINDConfig(protocol="future", interest_num=4)
+    (folder / DECLARATION_FILE).write_text(json.dumps({"protocol": "future",
+                                                       "max_length": 50}))
+    with pytest.raises(DataError, match="unknown key.*max_length") as e:
+        dataset_config(folder)
+    assert DECLARATION_FILE in str(e.value)
+    (folder / DECLARATION_FILE).write_text(json.dumps({"protocol": "next_week"}))
+    with pytest.raises(DataError, match="unknown protocol 'next_week'"):
+        dataset_config(folder)
+    (folder / DECLARATION_FILE).unlink()
+    assert dataset_config(folder).protocol == "leave_last_out"
+
+
+def test_paired_gain_reads_the_same_users():
+    rng = np.random.default_rng(0)
+    first = rng.random(400)
+    assert paired_gain(first, first + 0.05)["p"] < 1e-6  # always better: decided
+    noisy = paired_gain(first, first + rng.normal(0, 0.3, 400))
+    assert noisy["p"] > 0.01 and noisy["users"] == 400
+    assert paired_gain(first, first - 0.05)["p"] > 0.5  # worse is never a gain
+
+
+def _home(tmp_path, monkeypatch, name: str, truth: bool):
+    home = tmp_path / name
+    home.mkdir()
+    monkeypatch.setenv("MIND_CORE_DATA_DIR", str(home))
+    generate_tastes(home / "mix", TINY_TASTES)
+    if not truth:
+        (home / "mix" / TRUTH_FILE).unlink()
+    return home
+
+
+def test_the_start_is_chosen_on_validation_with_or_without_the_truth(tmp_path, monkeypatch):
+    records = {}
+    for truth in (True, False):
+        home = _home(tmp_path, monkeypatch, f"home-{truth}", truth)
+        record = choose_start("mix", progress=None, with_serving=False, **TINY)
+        assert record["protocol"] == "future"  # declared by the dataset
+        assert set(record["candidates"]) == set(START_CANDIDATES)
+        for name, c in record["candidates"].items():
+            assert 0 <= c["valid Recall@50"] <= 1 and c["merge"] in MERGE_STRATEGIES
+            bundle = load_bundle(home / "artifacts" / "mix" / c["bundle"])
+            assert bundle.config.interest_num == 4 and bundle.config.seed == 0
+            assert bundle.config.max_length == START_CANDIDATES[name].get("max_length", 20)
+        assert recorded_start("mix", "future") == record
+        chosen = dataset_config("mix")
+        for field, value in START_CANDIDATES[record["chosen"]].items():
+            assert getattr(chosen, field) == value
+        before = list_bundles("mix")
+        assert choose_start("mix", **TINY) == record and list_bundles("mix") == before
+        records[truth] = record
+    # the same figures, the same choice: nothing read the truth file
+    for a, b in zip(records[True]["candidates"].values(), records[False]["candidates"].values(),
+                    strict=True):
+        assert a["valid Recall@50"] == pytest.approx(b["valid Recall@50"])
+    assert records[True]["chosen"] == records[False]["chosen"]
+
+
+def test_a_bundle_finds_a_dataset_given_by_path(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("MIND_CORE_DATA_DIR", str(home))
+    dataset = tmp_path / "some" / "dir" / "data"  # named like the project's own data folder
+    generate(dataset, users=120, items=200, ratings=3_000, seed=3)
+    path = train_bundle(str(dataset), MINDConfig(**TINY, interest_num=2, max_length=5),
+                        with_serving=False)
+    assert main(["evaluate", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bundle"] == path.name
+    user = json.loads((path / "id_maps.json").read_text())["user_ids"][0]
+    assert main(["recommend", str(path), "--user", str(user), "--backend", "exact"]) == 0
+    capsys.readouterr()
+    # changed where it was trained: the fingerprint error
+    ratings = dataset / "ratings.csv"
+    ratings.write_text("\n".join(ratings.read_text().splitlines()[:-1]) + "\n")
+    forget_loaded_data()  # a new process would read the files again
+    assert main(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "fingerprint" in err and "retrain" in err
+    # moved away, another dataset of that name in the data folder: the fingerprint error again
+    shutil.move(dataset, tmp_path / "moved")
+    shutil.copytree(tmp_path / "moved", home / "data")
+    forget_loaded_data()
+    assert main(["evaluate", str(path)]) == 2
+    assert "fingerprint" in capsys.readouterr().err
