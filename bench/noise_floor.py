@@ -26,6 +26,7 @@ from pathlib import Path
 from mind_core import protocols
 from mind_core.config import MINDConfig
 from mind_core.evaluation.overlap import jaccard_rows, merged_top_n, versus_floor
+from mind_core.evaluation.verdict import interval_text
 from mind_core.workflow.pipeline import bundle_data
 from mind_core.workflow.sweep import collect, parse_value
 
@@ -85,9 +86,9 @@ def main(argv=None) -> int:
             rows.append({"pair": f"K={a} vs K={b}", "same_seed": same, "across_seeds": across,
                          **verdict})
             print(f"| K={a} vs K={b}, same seed | {fmt(same)} | (shares the seed's randomness) |")
+            reading = interval_text(verdict) if verdict["gap"] is not None else "–"
             print(f"| K={a} vs K={b}, other seeds | {fmt(across)} | {verdict['verdict']} "
-                  f"(gap {verdict['gap'] if verdict['gap'] is not None else float('nan'):+.3f},"
-                  f" 2 sd {2 * verdict['sd'] if verdict['sd'] is not None else float('nan'):.3f})"
+                  f"({reading})"
                   " |")
         print()
         out["overlap"][str(n)] = rows

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from mind_core.artifacts import list_bundles, load_bundle
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, so
+    os.environ["OMP_NUM_THREADS"] = "1"     # they and their child processes do not thrash
+    import torch
+
+    torch.set_num_threads(1)
+
+from mind_core.artifacts import list_bundles, load_bundle  # noqa: E402
 from mind_core.data.fetch import data_dir
 from mind_core.data.readers import ML100K_GENRES, read_dataset
 from mind_core.features.encoding import encode

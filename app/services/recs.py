@@ -65,6 +65,20 @@ MERGE_HELP = ("How the K lists become one: best score over interests (the full r
               "(docs/results.md, \"The merge and the positive control\").")
 
 
+def merge_choice_text(metrics: dict) -> str:
+    """How a model's merge was chosen, in words, with the validation figures that chose it."""
+    merge = metrics.get("merge", "max_score")
+    choice = metrics.get("merge_choice") or {}
+    if choice.get("rule") != "auto":
+        how = "given when it was trained" if choice else "the one of models trained before " \
+            "merges were chosen"
+        return f"Merge: {MERGE_NAMES.get(merge, merge)} ({how})."
+    figures = ", ".join(f"{MERGE_NAMES.get(s, s)} {v:.4f}"
+                        for s, v in sorted(choice["valid"].items(), key=lambda kv: -kv[1]))
+    return (f"This model's merge: {MERGE_NAMES.get(merge, merge)}, chosen on its validation "
+            f"set; test figures never choose ({choice['by']}: {figures}).")
+
+
 def merge_strategies() -> list[str]:
     return list(serving.MERGE_STRATEGIES)
 

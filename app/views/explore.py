@@ -331,6 +331,7 @@ def merged_list(sel: state.Selection, loaded: loaders.Loaded, row: int, n: int, 
     st.radio("Merge strategy", strategies, key=state.bind("merge", strategies, default),
              on_change=state.sync, args=("merge",), horizontal=True,
              format_func=recs.MERGE_NAMES.get, help=recs.MERGE_HELP)
+    st.caption(recs.merge_choice_text(loaded.bundle.metrics))
     rec = recs.recommend_for(loaded, row, n, state.get("merge"), backend)
     twin = next((e for e in sel.family_entries
                  if e.k == loaded.entry.k and e.seed != loaded.entry.seed), None)

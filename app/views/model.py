@@ -85,6 +85,7 @@ def test_metrics(sel: state.Selection, loaded: loaders.Loaded) -> None:
     rows["most popular"] = {m: f"{v:.4f}" for m, v in popularity.items()}
     table = pd.DataFrame(rows).T
     st.dataframe(table[[m for m in metric_names if m in table.columns]], width="stretch")
+    st.caption(recs.merge_choice_text(metrics))
 
 
 def training_curves(metrics: dict) -> None:

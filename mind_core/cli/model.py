@@ -73,8 +73,12 @@ def cmd_evaluate(args) -> None:
         print(json.dumps(out, indent=2))
     else:
         metrics = protocols.get(out["protocol"]).METRICS
+        choice = out.get("merge_choice") or {}
+        how = (f", chosen on validation ({choice['by']}: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in choice["valid"].items()) + ")"
+            if choice.get("rule") == AUTO else "")
         print(f"protocol: {out['protocol']}; MIND rows under the bundle's merge, "
-              f"{out['merge']}")
+              f"{out['merge']}{how}")
         print(format_table(out["models"], metrics))
         for name, by_merge in out["merges"].items():
             extra = [m for m in next(iter(by_merge.values())) if m.startswith(("purity",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import statistics
 
+import numpy as np
 from scipy import stats
 
 LEVEL = 0.05  # false-positive rate the verdict allows; the interval is 1 - LEVEL
@@ -57,6 +58,19 @@ def welch(a: list[float], b: list[float], level: float = LEVEL) -> dict:
     out.update(low=gap - half, high=gap + half, p=p, df=df,
                verdict=DIFFERS if p < level else UNDECIDED)
     return out
+
+
+def paired_gain(first: np.ndarray, other: np.ndarray) -> dict:
+    """``other`` against ``first`` on the same validation users: mean gain, its t and one-sided
+    p (a paired t-test over users)."""
+    diff = np.asarray(other, dtype=float) - np.asarray(first, dtype=float)
+    gain = float(diff.mean())
+    sd = float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
+    if sd == 0.0:
+        return {"gain": gain, "t": None, "p": 0.0 if gain > 0 else 1.0, "users": len(diff)}
+    t = gain / (sd / np.sqrt(len(diff)))
+    return {"gain": gain, "t": float(t), "p": float(stats.t.sf(t, len(diff) - 1)),
+            "users": len(diff)}
 
 
 def decided(result: dict) -> bool:
@@ -105,5 +119,6 @@ def in_words(result: dict, digits: int = 3) -> str:
     return f"{head}; {what_would_decide(result)}"
 
 
-__all__ = ["welch", "decided", "in_words", "VERDICT_WORDS", "interval_text", "seeds_text",
-           "what_would_decide", "LEVEL", "SOUND_SEEDS", "DIFFERS", "UNDECIDED", "ONE_SEED"]
+__all__ = ["welch", "paired_gain", "decided", "in_words", "VERDICT_WORDS", "interval_text",
+           "seeds_text", "what_would_decide", "LEVEL", "SOUND_SEEDS", "DIFFERS", "UNDECIDED",
+           "ONE_SEED"]

@@ -78,9 +78,13 @@ class BatchSource:
         return history, self.features.index_select(0, users), self.sequence.index_select(0, pos)
 
 
-def fit(config: MINDConfig, encoded, split, progress: Progress | None = None) -> TrainResult:
+def fit(config: MINDConfig, encoded, split, progress: Progress | None = None,
+        validate: Callable[[MIND], dict] | None = None) -> TrainResult:
     """Train a MIND on ``split``'s training samples; returns the best model by the validation
-    headline.
+    headline. ``validate(model)`` gives the validation figures each epoch is read by (default:
+    the protocol's figures of the full ranking, :func:`evaluate_model` on the validation set);
+    the pipeline passes one that scores every merge, so the epoch kept is the best under the
+    merge the model will serve with.
 
     The same seed and thread count give the same model, bit for bit: multithreaded
     scatter-adds (the backward of gathering behaviours from the item table) sum in a varying
@@ -95,13 +99,14 @@ def fit(config: MINDConfig, encoded, split, progress: Progress | None = None) ->
     # that costs a pass over each op's output; nothing here reads memory it has not written.
     torch.utils.deterministic.fill_uninitialized_memory = False
     try:
-        return _fit(config, encoded, split, progress)
+        return _fit(config, encoded, split, progress, validate)
     finally:
         torch.use_deterministic_algorithms(previous)
         torch.utils.deterministic.fill_uninitialized_memory = previous_fill
 
 
-def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> TrainResult:
+def _fit(config: MINDConfig, encoded, split, progress: Progress | None,
+         validate: Callable[[MIND], dict] | None) -> TrainResult:
     assert split.max_length == config.max_length, "split built for another max_length"
     device = resolve_device(config.device)
     rank, world = distributed.rank_and_world()  # (0, 1) unless torchrun started us
@@ -174,7 +179,8 @@ def _fit(config: MINDConfig, encoded, split, progress: Progress | None) -> Train
                                    "loss": total / (step + 1)})
         # rank 0 validates; every rank takes its figures, so all stop at the same epoch
         valid = distributed.from_rank0(
-            evaluate_model(model, encoded, split, which="valid") if rank == 0 else None)
+            (validate(model) if validate else evaluate_model(model, encoded, split, "valid"))
+            if rank == 0 else None)
         total = distributed.mean_over_ranks(total)
         row = {"epoch": epoch, "loss": total / steps, "seconds": time.perf_counter() - epoch_start,
                "samples_per_second": n / (time.perf_counter() - epoch_start),

@@ -23,9 +23,11 @@ from mind_core.config import MINDConfig
 from mind_core.data.declaration import declared_protocol
 from mind_core.data.fetch import resolve_dataset_path
 from mind_core.errors import DataError
+from mind_core.evaluation.verdict import paired_gain
 from mind_core.serving.merging import MERGE_STRATEGIES
 
 AUTO = "auto"  # the merge chosen on validation
+MERGE_LEVEL = 0.05  # another merge replaces max_score when better at this level (one-sided)
 MERGE_CHOICES = (AUTO, *MERGE_STRATEGIES)
 # Starting points a dataset's models may take, chosen on validation (mind_core.workflow.start).
 # "short": MINDConfig's defaults (20 behaviours, the paper's 3 routing iterations), best on
@@ -37,11 +39,18 @@ START_K = 4  # the model the start is chosen on: the default K, seed 0
 START_FILE = "start-{protocol}.json"
 
 
-def pick_merge(valid_by_merge: dict, headline: str) -> str:
+def pick_merge(valid_by_merge: dict, headline: str, per_user: dict | None = None) -> str:
     """The strategy with the best validation ``headline`` (ties: the first in
-    :data:`MERGE_STRATEGIES`)."""
+    :data:`MERGE_STRATEGIES`). With ``per_user`` (each strategy's (E,) per-user figures on the
+    same validation users), the first strategy (``max_score``, the full ranking) is kept
+    unless the best is better by a paired t-test over users at :data:`MERGE_LEVEL`: with one
+    validation rating per user, a gap of a few users is noise, not a better merge."""
     order = [s for s in MERGE_STRATEGIES if s in valid_by_merge]
-    return max(order, key=lambda s: (valid_by_merge[s][headline], -order.index(s)))
+    best = max(order, key=lambda s: (valid_by_merge[s][headline], -order.index(s)))
+    if per_user is None or best == order[0]:
+        return best
+    return best if paired_gain(per_user[order[0]], per_user[best])["p"] < MERGE_LEVEL \
+        else order[0]
 
 
 def dataset_protocol(dataset) -> str:

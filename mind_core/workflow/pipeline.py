@@ -104,16 +104,27 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
     rank, world = rank_and_world()  # under torchrun, rank 0 alone locks, evaluates and writes
     with hold(dest, f"{dest.name} (K={config.interest_num})") if lock and rank == 0 \
             else nullcontext():
-        result = fit(config, data.encoded, data.split, progress)
+        headline = protocols.get(config.protocol).HEADLINE
+        by_epoch: list[tuple[dict, str]] = []
+
+        def validate(model) -> dict:  # every merge, each epoch: the epoch and merge together
+            tops: dict = {}
+            valid = model_merges(model, data, dataset, which="valid", tops=tops)
+            per_user = {s: user_recall(t, data.split, data.split.valid) for s, t in tops.items()}
+            picked = pick_merge(valid, headline, per_user) if merge == AUTO else merge
+            by_epoch.append((valid, picked))
+            return valid[picked]
+
+        result = fit(config, data.encoded, data.split, progress, validate=validate)
         if rank != 0:
             return dest
-        valid = model_merges(result.model, data, dataset, which="valid")
-        headline = protocols.get(config.protocol).HEADLINE
-        chosen = pick_merge(valid, headline) if merge == AUTO else merge
+        valid, chosen = by_epoch[result.best_epoch - 1]  # the kept weights' validation
         by_merge = model_merges(result.model, data, dataset)
         metrics = {
             "test": by_merge[chosen], "merge": chosen, "by_merge": by_merge,
-            "merge_choice": {"rule": merge, "by": f"{headline} on the validation set",
+            "merge_choice": {"rule": merge, "by": f"{headline} on the validation set, "
+                                   "max_score kept unless another merge is better by a paired "
+                                   "t-test over users at 5%",
                              "valid": {s: v[headline] for s, v in valid.items()}},
             "valid": valid[chosen],
             "baselines": {"popularity": evaluate_popularity(data.encoded, data.split, "test")},
@@ -265,7 +276,8 @@ def report(bundle: Bundle, data: Data) -> dict:
         merges["MIND K=1"] = bundle_merges(twin, data)
         rows["MIND K=1"] = merges["MIND K=1"][merge]
     return {"bundle": bundle.name, "protocol": data.split.protocol, "merge": merge,
-            "models": rows, "merges": merges, "interests": interest_metrics(bundle, data)}
+            "merge_choice": (bundle.metrics or {}).get("merge_choice"), "models": rows,
+            "merges": merges, "interests": interest_metrics(bundle, data)}
 
 
 def export_embeddings(bundle: Bundle, data: Data, outdir: Path) -> Path:

@@ -25,11 +25,9 @@ import json
 import os
 import time
 
-import numpy as np
-from scipy import stats
-
 from mind_core import protocols
 from mind_core.artifacts.lock import hold
+from mind_core.evaluation.verdict import paired_gain
 from mind_core.training.trainer import Progress
 from mind_core.workflow.defaults import (
     START_CANDIDATES,
@@ -42,19 +40,6 @@ from mind_core.workflow.defaults import (
 from mind_core.workflow.pipeline import bundle_merge, ensure_bundle, load_data, validation_recall
 
 LEVEL = 0.05  # a candidate replaces the first only when better at this level (one-sided)
-
-
-def paired_gain(first: np.ndarray, other: np.ndarray) -> dict:
-    """``other`` against ``first`` on the same validation users: mean gain, its t and one-sided
-    p (a paired t-test over users)."""
-    diff = np.asarray(other, dtype=float) - np.asarray(first, dtype=float)
-    gain = float(diff.mean())
-    sd = float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
-    if sd == 0.0:
-        return {"gain": gain, "t": None, "p": 0.0 if gain > 0 else 1.0, "users": len(diff)}
-    t = gain / (sd / np.sqrt(len(diff)))
-    return {"gain": gain, "t": float(t), "p": float(stats.t.sf(t, len(diff) - 1)),
-            "users": len(diff)}
 
 
 def choose_start(dataset, protocol: str | None = None, progress: Progress | None = None,
@@ -118,4 +103,4 @@ def _choose(dataset, protocol, progress, with_serving, with_map, changes) -> dic
             "chosen_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
-__all__ = ["choose_start", "paired_gain", "LEVEL"]
+__all__ = ["choose_start", "LEVEL"]

@@ -30,8 +30,7 @@ from mind_core.artifacts import artifacts_dir, list_bundles, load_bundle
 from mind_core.artifacts.lock import hold
 from mind_core.config import MINDConfig
 from mind_core.serving import recommend
-from mind_core.workflow.defaults import default_merge
-from mind_core.workflow.pipeline import load_data
+from mind_core.workflow.pipeline import bundle_merge, load_data
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = str(REPO / "app" / "main.py")
@@ -170,7 +169,7 @@ def _user_with_retrieved_held_out(home, n=50):
     ev = data.split.test
     for i in range(len(ev.users)):
         rec = recommend(bundle, data, int(ev.users[i]), n=n, backend="exact",
-                        merge=default_merge("ml-100k"))  # the app's merge
+                        merge=bundle_merge(bundle))  # the app's: the model's own
         if int(ev.targets[i]) in [c for c, _, _ in rec.merged]:
             return int(data.encoded.user_ids[ev.users[i]]), data.encoded.titles[ev.targets[i]]
     pytest.skip("no user's held-out movie in the top 50")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from test_app import MAIN, TIMEOUT, merged_table, ok, switch_page
 
-from mind_core.artifacts import model_name
+from mind_core.artifacts import load_bundle, model_name
 from mind_core.config import MINDConfig
 from mind_core.data.tastes import TastesConfig
 from mind_core.workflow import playground as pg
+from mind_core.workflow.defaults import START_CANDIDATES
 from mind_core.workflow.pipeline import ensure_bundle
 
 
@@ -52,7 +53,9 @@ def test_a_bad_link_falls_back_with_one_notice(home):
     for asked in ("user='999999'", "merge='best'", "n='many'", "model='mind-k9-x'"):
         assert asked in notices[0]
     assert len(merged_table(app)) == 10  # the defaults
-    assert app.query_params["merge"] == "max_score" and app.query_params["n"] == "10"
+    shown = load_bundle(home["home"] / "artifacts" / "ml-100k" / app.query_params["model"])
+    assert app.query_params["merge"] == shown.metrics["merge"]  # the model's own, from validation
+    assert app.query_params["n"] == "10"
     ok(app)
     assert not [i for i in app.info if "The link asked for" in i.value]  # said once
 
@@ -65,7 +68,12 @@ KNOBS = TastesConfig(users=500, items=600, clusters=6, tastes=(2, 3), history=(2
 def taste_plan(home):
     plan = pg.plan(KNOBS, ks=(1, 4), seeds=(0,))
     pg.prepare(plan)
-    for config in plan.configs:  # what the page's button would train, built here
+    assert plan.start is None and len(plan.configs) == len(START_CANDIDATES)
+    for config in plan.configs:  # the start's candidates first, as the page trains them
+        ensure_bundle(plan.dataset, config, with_serving=False)
+    plan = pg.settle(plan)  # chosen on validation from what was just built
+    assert plan.start in START_CANDIDATES
+    for config in plan.configs:  # then what the request asked
         ensure_bundle(plan.dataset, config, with_serving=config.interest_num == 4)
     return plan
 

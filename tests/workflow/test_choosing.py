@@ -19,6 +19,7 @@ from mind_core.data.declaration import DECLARATION_FILE, declared_protocol
 from mind_core.data.synth import generate
 from mind_core.data.tastes import TRUTH_FILE, TastesConfig, generate_tastes
 from mind_core.errors import DataError
+from mind_core.evaluation.verdict import paired_gain
 from mind_core.serving import MERGE_STRATEGIES
 from mind_core.workflow.defaults import (
     AUTO,
@@ -33,7 +34,8 @@ from mind_core.workflow.pipeline import (
     model_merges,
     train_bundle,
 )
-from mind_core.workflow.start import choose_start, paired_gain
+from mind_core.workflow.scoring import user_recall
+from mind_core.workflow.start import choose_start
 
 TINY = dict(embed_dim=16, epochs=1, batch_size=512, learning_rate=5e-3, mlp_hidden=(32,))
 TINY_TASTES = TastesConfig(users=150, items=240, clusters=6, tastes=(2, 3), history=(20, 40),
@@ -48,18 +50,39 @@ def test_the_merge_is_the_best_on_validation_and_test_figures_never_choose(model
     assert choice["rule"] == AUTO and headline in choice["by"]
     assert set(choice["valid"]) == set(MERGE_STRATEGIES)
     # the figures that chose it are the validation set's, recomputed from the weights
-    valid = model_merges(bundle.load_model(data.encoded), data, "ml-100k", which="valid")
+    tops: dict = {}
+    valid = model_merges(bundle.load_model(data.encoded), data, "ml-100k", which="valid",
+                         tops=tops)
     for strategy, figure in choice["valid"].items():
         assert valid[strategy][headline] == pytest.approx(figure, abs=1e-6), strategy
-    assert bundle.metrics["merge"] == pick_merge(valid, headline)
+    per_user = {s: user_recall(t, data.split, data.split.valid) for s, t in tops.items()}
+    for strategy in MERGE_STRATEGIES:
+        assert per_user[strategy].mean() == pytest.approx(valid[strategy][headline])
+    assert bundle.metrics["merge"] == pick_merge(valid, headline, per_user)
     assert bundle.metrics["test"] == bundle.metrics["by_merge"][bundle.metrics["merge"]]
 
 
-def test_pick_merge_breaks_ties_in_the_listed_order():
+def test_pick_merge_keeps_max_score_unless_another_is_clearly_better():
     figures = {s: {"HR@50": 0.5} for s in MERGE_STRATEGIES}
-    assert pick_merge(figures, "HR@50") == MERGE_STRATEGIES[0]
+    assert pick_merge(figures, "HR@50") == MERGE_STRATEGIES[0] == "max_score"  # ties
     figures["diverse"]["HR@50"] = 0.6
     assert pick_merge(figures, "HR@50") == "diverse"
+    rng = np.random.default_rng(1)
+    same = (rng.random(900) < 0.5).astype(float)
+    hits = {s: same.copy() for s in MERGE_STRATEGIES}
+    def moved(up: int, down: int) -> np.ndarray:  # other users hit, some more, some fewer
+        h = hits["max_score"].copy()
+        h[np.flatnonzero(h == 0)[:up]] = 1
+        h[np.flatnonzero(h == 1)[-down:]] = 0
+        return h
+
+    hits["diverse"] = moved(40, 35)  # five users more on balance: noise, not a better merge
+    figures = {s: {"HR@50": float(h.mean())} for s, h in hits.items()}
+    assert pick_merge(figures, "HR@50") == "diverse"
+    assert pick_merge(figures, "HR@50", hits) == "max_score"
+    hits["diverse"] = moved(100, 20)  # eighty more on balance: a better merge
+    figures["diverse"]["HR@50"] = float(hits["diverse"].mean())
+    assert pick_merge(figures, "HR@50", hits) == "diverse"
 
 
 def test_a_dataset_declares_its_protocol_and_nothing_else(tmp_path):
