@@ -183,17 +183,21 @@ def history_shares(interests: np.ndarray, active: np.ndarray, item_vectors: np.n
 
 
 def _diverse(best, n, primary_genre, lam):
-    genres = np.asarray(primary_genre)
-    remaining = list(best)  # ranked by score: argmax ties fall to the better-scored, lower code
-    counts: dict[int, int] = {}
+    if not best:
+        return []
+    # ranked by score: argmax ties fall to the better-scored, lower code (the first maximum)
+    scores = np.asarray([score for _, score, _ in best], dtype=np.float64)
+    _, genre = np.unique(np.asarray(primary_genre)[[item for item, _, _ in best]],
+                         return_inverse=True)
+    counts = np.zeros(genre.max() + 1)
+    left = np.ones(len(best), dtype=bool)
     chosen = []
-    while remaining and len(chosen) < n:
-        gains = [score - lam * counts.get(int(genres[item]), 0) for item, score, _ in remaining]
+    for _ in range(min(n, len(best))):
+        gains = np.where(left, scores - lam * counts[genre], -np.inf)
         i = int(np.argmax(gains))
-        pick = remaining.pop(i)
-        chosen.append(pick)
-        g = int(genres[pick[0]])
-        counts[g] = counts.get(g, 0) + 1
+        left[i] = False
+        chosen.append(best[i])
+        counts[genre[i]] += 1
     return chosen
 
 
