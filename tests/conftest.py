@@ -166,16 +166,52 @@ TINY_CONFIG = dict(embed_dim=16, max_length=20, epochs=2, batch_size=1024, patie
 TINY_INTEREST_NUMS = (1, 2, 4)
 
 
+def _train_tiny_bundles(home: Path) -> None:
+    """The tiny K = 1, 2, 4 bundles under ``home/artifacts/ml-100k/`` (``home`` is the data
+    folder in ``MIND_CORE_DATA_DIR``)."""
+    from mind_core.artifacts.paths import default_bundle_path
+    from mind_core.config import MINDConfig
+    from mind_core.workflow.pipeline import train_bundle
+
+    for k in TINY_INTEREST_NUMS:
+        config = MINDConfig(**TINY_CONFIG, interest_num=k)
+        if not (default_bundle_path(config, "ml-100k") / "config.json").is_file():
+            train_bundle("ml-100k", config, out=default_bundle_path(config, "ml-100k"))
+
+
+def _shared_tiny_bundles(home: Path, shared: Path) -> None:
+    """Under xdist each worker has its own session: the first to get here trains the tiny
+    bundles once into ``shared`` (both cores: the other worker waits for them), and every worker
+    copies them into its own data folder, so no test sees another worker's changes."""
+    import shutil
+
+    import torch
+    from filelock import FileLock
+
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / ".built").is_file():
+            shared.mkdir(parents=True, exist_ok=True)
+            if not (shared / "ml-100k").exists():
+                (shared / "ml-100k").symlink_to(data_dir() / "ml-100k", target_is_directory=True)
+            threads = torch.get_num_threads()
+            os.environ["MIND_CORE_DATA_DIR"] = str(shared)
+            torch.set_num_threads(2)
+            try:
+                _train_tiny_bundles(shared)
+            finally:
+                torch.set_num_threads(threads)
+                os.environ["MIND_CORE_DATA_DIR"] = str(home)
+            (shared / ".built").touch()
+    shutil.copytree(shared / "artifacts", home / "artifacts", symlinks=True, dirs_exist_ok=True)
+
+
 @pytest.fixture(scope="session")
 def model_home(tmp_path_factory):
     """A data folder holding the real ml-100k (linked, not copied) and tiny trained bundles for
     K = 1, 2, 4 under ``artifacts/ml-100k/``. ``MIND_CORE_DATA_DIR`` points at it for the
     session, so the CLI, the pipeline and the app all find these models and nothing else."""
-    import os
-
     from mind_core.artifacts.paths import default_bundle_path
     from mind_core.config import MINDConfig
-    from mind_core.workflow.pipeline import train_bundle
 
     real = data_dir() / "ml-100k"
     if not (real / "ml-100k.inter").is_file():
@@ -190,12 +226,14 @@ def model_home(tmp_path_factory):
     previous = os.environ.get("MIND_CORE_DATA_DIR")
     os.environ["MIND_CORE_DATA_DIR"] = str(home)
     try:
-        paths = {}
-        for k in TINY_INTEREST_NUMS:
-            config = MINDConfig(**TINY_CONFIG, interest_num=k)
-            paths[k] = default_bundle_path(config, "ml-100k")
-            if not (kept and (paths[k] / "config.json").is_file()):
-                train_bundle("ml-100k", config, out=paths[k])
+        if os.environ.get("PYTEST_XDIST_WORKER") and not kept:
+            # the workers' base folders share this run's parent (pytest-of-<user>/pytest-<n>)
+            _shared_tiny_bundles(home, tmp_path_factory.getbasetemp().parent / "tiny-bundles")
+        else:
+            _train_tiny_bundles(home)
+        paths = {k: default_bundle_path(MINDConfig(**TINY_CONFIG, interest_num=k), "ml-100k")
+                 for k in TINY_INTEREST_NUMS}
+        assert all((p / "config.json").is_file() for p in paths.values()), paths
         yield {"home": home, "bundles": paths}
     finally:
         if previous is None:

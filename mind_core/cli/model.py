@@ -49,7 +49,8 @@ def cmd_train(args) -> None:
     # barrier would hang, as they wait for it in the training's collectives
     path = train_bundle(args.dataset, config, out=args.out,
                         progress=tqdm_progress(f"K={config.interest_num}"),
-                        with_serving=not args.no_serving, merge=args.merge)
+                        with_serving=not args.no_serving, with_map=not args.no_map,
+                        merge=args.merge)
     rank = distributed.rank_and_world()[0]
     distributed.finish()
     if rank != 0:  # rank 0 reports
@@ -205,6 +206,9 @@ def add_commands(sub) -> None:
                    help="skip the Annoy index and the UMAP map (recommend then searches "
                         "exactly; `build-index` adds an index later). At ml-25m's scale the map "
                         "would place every user's interests: hundreds of thousands of vectors")
+    t.add_argument("--no-map", action="store_true",
+                   help="build the Annoy index but not the UMAP map (the map costs ~15 s of "
+                        "compilation in a new process; `mind-core build-index` adds it later)")
     t.add_argument("--nproc", type=int, default=1,
                    help="train data-parallel in N local processes (DDP through torchrun; "
                         "gloo on CPU, nccl on GPUs); default 1")

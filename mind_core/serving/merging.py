@@ -137,10 +137,14 @@ def _proportional(lists, n, weights):
     chosen: list[tuple[int, float, int]] = []
     taken: set[int] = set()
     pointers = [0] * len(lists)
-    slots = np.zeros(len(lists))
-    live = weights > 0
-    while len(chosen) < n and live.any():
-        k = int(np.argmax(np.where(live, weights / (2 * slots + 1), -1.0)))
+    # Python numbers: K is small and this loop runs n times per user, per merge, per epoch
+    shares = weights.tolist()
+    slots = [0] * len(lists)
+    live = [w > 0 for w in shares]
+    while len(chosen) < n and any(live):
+        # Sainte-Laguë: the live interest with the largest share / (2 slots + 1), first on ties
+        k = max((k for k in range(len(lists)) if live[k]),
+                key=lambda k: shares[k] / (2 * slots[k] + 1))
         lst = lists[k]
         while pointers[k] < len(lst) and int(lst[pointers[k]][0]) in taken:
             pointers[k] += 1
