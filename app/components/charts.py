@@ -166,7 +166,8 @@ def umap_figure(catalogue: dict, items, items_xy, interests_xy, active, per_inte
     layout = dict(
         height=MAP_HEIGHT, margin=dict(l=10, r=10, t=10, b=10), font=_FONT,
         xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, itemclick="toggle"),
+        # below the plot: above it, the toolbar (top right) covered the last entries
+        legend=dict(orientation="h", yanchor="top", y=-0.01, x=0, itemclick="toggle"),
         dragmode="select", hovermode="closest", plot_bgcolor="white",
         uirevision="map",
     )

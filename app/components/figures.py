@@ -17,5 +17,8 @@ def bands_chart(paths: tuple, param: str, n: int, merge: str | None, values: tup
                 metrics: tuple, xlabel: str, categorical: bool = False) -> charts.Spec:
     """charts.metrics_with_bands over recs.sweep_summary(paths, param, n, merge, values)."""
     summary = recs.sweep_summary(paths, param, n, merge, values)
-    return charts.frozen(charts.metrics_with_bands(summary["results"], summary["popularity"],
+    rows = summary["results"]
+    if param == "merge":  # the axis reads the names the merge pickers show
+        rows = [{**r, "value": recs.value_name(param, r["value"])} for r in rows]
+    return charts.frozen(charts.metrics_with_bands(rows, summary["popularity"],
                                                    list(metrics), xlabel, categorical))

@@ -14,6 +14,7 @@ from app.services.training import (
     is_public,
     refusal,
 )
+from mind_core.data.fetch import data_dir
 from mind_core.errors import BundleError, DataError
 from mind_core.workflow import DEFAULT_INTEREST_NUMS
 
@@ -41,7 +42,7 @@ def sidebar(page: str) -> state.Selection:
         if broken:
             with st.expander(f"{len(broken)} damaged model(s)", icon=":material/error:"):
                 for e in broken:
-                    st.caption(f"`{e.name}`: {e.error}")
+                    st.caption(f"`{e.name}`: {without_paths(e.error)}")
         model_pickers(sel)
         background_notice(sel)
         if sel.problem:
@@ -100,10 +101,9 @@ def user_pickers(sel: state.Selection) -> None:
 
 
 def dataset_changed() -> None:
-    """Widget callback: a new dataset starts from its own default choices."""
-    state.sync("dataset")
-    for key in ("family", "k", "seed", "user"):
-        st.session_state.pop(key, None)
+    """Widget callback: a new dataset starts from its own default choices (or from those the
+    person made on it before)."""
+    state.switch_dataset(st.session_state["w_dataset"])
 
 
 def page_header(title: str, caption: str) -> None:
@@ -111,9 +111,19 @@ def page_header(title: str, caption: str) -> None:
     st.caption(caption)
 
 
+def without_paths(text: str) -> str:
+    """``text`` with the server's data folder written as "the data folder": a page never shows
+    where the server keeps its files (every viewer of a shared server would read them)."""
+    folder = data_dir()
+    for form in {str(folder.resolve()), str(folder.absolute()), str(folder)}:
+        if len(form) > 1:
+            text = text.replace(form + "/", "").replace(form, "the data folder")
+    return text
+
+
 def show_failure(what: str, error: BaseException) -> None:
-    """A readable failure: one line saying what and why, the traceback folded away."""
-    st.error(f"**{what}.** {error}")
+    """A readable failure: one line saying what and why (no server paths)."""
+    st.error(f"**{what}.** {without_paths(str(error))}")
 
 
 def show_broken(dataset: str) -> None:
@@ -122,7 +132,7 @@ def show_broken(dataset: str) -> None:
     broken = catalog.broken_bundles(dataset)
     if broken:
         st.error(f"**{len(broken)} damaged model folder(s), left out of the pickers.** "
-                 + " ".join(f"`{e.name}`: {e.error}" for e in broken))
+                 + " ".join(f"`{e.name}`: {without_paths(e.error)}" for e in broken))
 
 
 def load_or_stop(entry: catalog.Entry) -> loaders.Loaded:
@@ -165,7 +175,7 @@ def start_training(dataset: str, dataset_name: str, configs: list, with_serving:
         board().start(dataset, configs, dataset_name, with_serving=with_serving,
                       token=st.session_state.get("train_token"))
     except (TrainingLocked, TrainingRefused) as e:
-        st.error(f"**Not started.** {e}")
+        st.error(f"**Not started.** {without_paths(str(e))}")
         return
     except READABLE as e:
         show_failure("Could not start training", e)

@@ -163,3 +163,10 @@ def k_lesson(summary: dict, n_items: int, metric: str) -> str:
         return ""
     return (f"**Why K={c['b']} does not pay here:** " + "; ".join(reasons) + ". The Playground "
             "and the `tastes` dataset under the future protocol show where it does.")
+
+
+def mean_sd(stat: dict, digits: int = 4) -> str:
+    """``mean ± sd`` over seeds; one seed has no spread, so it says so instead of "± 0"."""
+    if stat.get("n", 0) < 2 or stat.get("sd") is None:
+        return f"{stat['mean']:.{digits}f} (1 seed)"
+    return f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"

@@ -33,14 +33,15 @@ from app.services.catalog import (
 from app.services.tables import diverse_users, users_table
 from mind_core.artifacts import artifacts_dir
 from mind_core.errors import BundleError, DataError
-from mind_core.serving import MERGE_STRATEGIES
+from mind_core.serving import BACKENDS, MERGE_STRATEGIES
 
 DEFAULT_K = 4
 DEFAULTS = {"dataset": DEFAULT_DATASET, "n": 10, "backend": "annoy"}
 N_CHOICES = range(5, 51, 5)  # the sidebar's N slider
-# The choices a link carries (?dataset=ml-100k&model=mind-k4-1f94138b&user=42&n=10&merge=...):
+# The choices a link carries (?dataset=ml-100k&model=mind-k4-1f94138b&user=42&n=10&merge=...
+# &backend=annoy):
 # the model's name stands for its configuration, K and seed.
-LINK = ("dataset", "model", "user", "n", "merge")
+LINK = ("dataset", "model", "user", "n", "merge", "backend")
 LINK_INTS = ("user", "n")
 
 
@@ -68,8 +69,33 @@ def bind(name: str, options=None, default=None) -> str:
 
 
 def sync(name: str) -> None:
-    """Widget callback: copy ``w_<name>`` into the persisted choice ``name``."""
-    st.session_state[name] = st.session_state[f"w_{name}"]
+    """Widget callback: copy ``w_<name>`` into the persisted choice ``name``, and into the
+    page's link when the link carries it: a widget inside a fragment reruns only its fragment,
+    so the link must not wait for the next full run of ``main.py``."""
+    value = st.session_state[f"w_{name}"]
+    st.session_state[name] = value
+    if name in LINK and name != "model" and value is not None:
+        st.query_params[name] = str(value)
+
+
+# The choices that belong to one dataset: a switch keeps them for a return, and the new
+# dataset starts from what the person chose there before, else from its own defaults (its
+# models' merge, K=4, seed 0, its first user).
+PER_DATASET = ("family", "k", "seed", "user", "merge")
+
+
+def switch_dataset(new: str) -> None:
+    """Make ``new`` the dataset; the old one's choices are kept for a return to it."""
+    old = st.session_state.get("dataset")
+    kept = st.session_state.setdefault("_per_dataset", {})
+    if old is not None:
+        kept[old] = {k: st.session_state[k] for k in PER_DATASET if k in st.session_state}
+    st.session_state["dataset"] = new
+    for key in PER_DATASET:
+        st.session_state.pop(key, None)
+    st.session_state.update(kept.get(new, {}))
+    # the address follows at once (the run that follows completes it with the new model)
+    st.query_params.from_dict({"dataset": new})
 
 
 @dataclass
@@ -151,13 +177,20 @@ def selection() -> Selection:
 
 
 def merge(default: str) -> str:
-    """The chosen merge strategy, or ``default``: the model's own, chosen on its validation
-    set (catalog ``Entry.merge``)."""
-    value = get("merge")
-    if value not in MERGE_STRATEGIES:
-        value = default if default in MERGE_STRATEGIES else MERGE_STRATEGIES[0]
-        put("merge", value)
-    return value
+    """The merge strategy the person chose (on this dataset), else ``default``: the model's
+    own, chosen on its validation set (catalog ``Entry.merge``). The default is not stored, so
+    each model shows its own until the person picks one."""
+    value = st.session_state.get("merge")
+    if value in MERGE_STRATEGIES:
+        return value
+    return default if default in MERGE_STRATEGIES else MERGE_STRATEGIES[0]
+
+
+def bind_merge(strategies, default: str) -> str:
+    """:func:`bind` for the merge pickers: shows :func:`merge` without storing a default."""
+    value = merge(default)
+    st.session_state["w_merge"] = value if value in strategies else strategies[0]
+    return "w_merge"
 
 
 def read_link() -> None:
@@ -197,6 +230,8 @@ def link_notice(sel: Selection) -> str | None:
     problems = list(st.session_state.pop("_link_unreadable", []))
     if get("n") not in N_CHOICES:
         put("n", DEFAULTS["n"])
+    if get("backend") not in BACKENDS:
+        put("backend", DEFAULTS["backend"])
     resolved = link_values(sel)
     for key, raw in asked.items():
         if str(resolved.get(key)) != str(raw):
@@ -218,7 +253,7 @@ def link_values(sel: Selection) -> dict:
     """The current view's choices, as the link carries them."""
     values = {"dataset": sel.dataset, "model": sel.entry.name if sel.entry else None,
               "user": sel.user_id, "n": get("n"),
-              "merge": merge(sel.entry.merge if sel.entry else "")}
+              "merge": merge(sel.entry.merge if sel.entry else ""), "backend": get("backend")}
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -70,6 +70,9 @@ def refusal(token: str | None) -> str | None:
                 "without a training token (`make serve-public TOKEN=...` allows it).")
     if token and hmac.compare_digest(token.encode(), expected.encode()):
         return None
+    if token:
+        return ("That training token is not the one this shared server was started with: "
+                "check it in the sidebar.")
     return ("Training from the browser needs the training token this shared server was "
             "started with: enter it in the sidebar.")
 
@@ -239,7 +242,8 @@ def board() -> JobBoard:
 def being_trained(dataset_name: str, config: MINDConfig) -> bool:
     """Whether a model is being trained now: by this server, or by any process holding its
     lock (e.g. the extra seeds `make run` builds in the background)."""
-    name = model_name(config)
-    if any(name in job.id for job in board().active()):
+    name = model_name(config)  # names hash the configuration, not the dataset
+    if any(job.dataset_name == dataset_name and any(model_name(c) == name for c in job.configs)
+           for job in board().active()):
         return True
     return is_held(lock_path(dataset_name, config))

@@ -113,7 +113,8 @@ def lists_legend(sel: state.Selection, n: int, merge: str, titles, held) -> None
     held_txt = (f"The held-out movie is <b>{titles[held]}</b> " + badge("★", HELD_OUT_COLOR) +
                 "." if held is not None else "This user has no held-out movie.")
     st.markdown(
-        f"<span style='opacity:.8'>Merge strategy: {merge}. Green <b>+ new</b>: not in the list of "
+        f"<span style='opacity:.8'>Merge strategy: {recs.MERGE_NAMES.get(merge, merge)}. "
+        "Green <b>+ new</b>: not in the list of "
         f"the next smaller K; the colour of each row is the interest that retrieved it. "
         f"<b>{STABLE}</b> another seed of the same K also recommends it (stable); <b>{ONE_SEED}"
         f"</b> only this seed does. {held_txt}</span>", unsafe_allow_html=True)
@@ -262,7 +263,7 @@ def merge_picker(default: str) -> None:
     """The merge every list and figure of the page uses (shared with Explore)."""
     strategies = recs.merge_strategies()
     st.selectbox("Merge strategy", strategies,
-                 key=state.bind("merge", strategies, state.merge(default)),
+                 key=state.bind_merge(strategies, default),
                  on_change=state.sync, args=("merge",), format_func=recs.MERGE_NAMES.get,
                  help=recs.MERGE_HELP)
 
@@ -291,8 +292,7 @@ def merges_scored(sel, protocol: str) -> None:
                        if m in summary["results"][0]["metrics"])]
     rows = {}
     for r in summary["results"]:
-        cells = {m: f"{r['metrics'][m]['mean']:.4f} ± {r['metrics'][m]['sd']:.4f}"
-                 for m in shown}
+        cells = {m: lessons.mean_sd(r["metrics"][m]) for m in shown}
         c = next((c for c in summary["comparisons"] if {c["a"], c["b"]} == {default,
                                                                           r["value"]}), None)
         if c is not None and metric in c["metrics"]:
@@ -343,11 +343,10 @@ def quality_vs_k(sel, models, protocol: str, merge: str) -> None:
                     width="stretch", key="metrics_vs_k")
     table = {}
     for r in summary["results"]:
-        cells = {m: f"{v['mean']:.4f} ± {v['sd']:.4f}" for m, v in r["metrics"].items()
-                 if m in metrics}
+        cells = {m: lessons.mean_sd(v) for m, v in r["metrics"].items() if m in metrics}
         cells["seeds"] = len(r["seeds"])
         for name, v in (r.get("interests") or {}).items():
-            cells[name] = f"{v['mean']:.3f} ± {v['sd']:.3f}"
+            cells[name] = lessons.mean_sd(v, 3)
         table[f"MIND K={r['value']}"] = cells
     if summary["popularity"]:
         table["most popular"] = {m: f"{summary['popularity'][m]:.4f}" for m in metrics

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from app.components.widgets import (
     page_header,
     poll_catalogue,
     show_failure,
+    without_paths,
 )
 from app.services import catalog, lessons, loaders, recs, state, tables
 from app.services.shared import shared
@@ -24,6 +27,7 @@ from app.views.no_model import require_model
 from mind_core.errors import BundleError
 from mind_core.model import dynamic_interest_number
 from mind_core.serving import BACKENDS, nearest_items
+from mind_core.serving.backends import ANNOY_FILE
 
 PAGE = {"title": "Explore", "url_path": "explore", "icon": ":material/travel_explore:"}
 MAP_KEY = "umap_map"
@@ -39,14 +43,16 @@ def render() -> None:
 
     sel: state.Selection = st.session_state["_selection"]
     require_model(sel)
-    search_settings()
+    has_index = (Path(sel.entry.path) / ANNOY_FILE).is_file()
+    search_settings(has_index, sel.entry.seed)
     loaded = load_or_stop(sel.entry)
 
     data = loaded.data
     dataset, L = loaded.bundle.meta.get("dataset", sel.dataset), data.split.max_length
     row = state.user_row(sel, data)
     n = int(state.get("n"))
-    rec, backend = recommendations(loaded, row, n, state.get("backend"))
+    backend = state.get("backend") if has_index or state.get("backend") != "annoy" else "exact"
+    rec, backend = recommendations(loaded, row, n, backend)
     labels = interest_labels(loaded, row, rec)
     items = tables.items_table(dataset, L)
     held = tables.held_out(dataset, L, row, data.split.protocol)
@@ -54,7 +60,8 @@ def render() -> None:
     profile(sel, loaded, row, rec, items, held)
     viewing_history(tables.user_history(dataset, L, row, data.split.protocol))
     interest_map(loaded, row, rec, held, items, dataset)
-    interest_columns(sel.entry.k, labels, rec, items, held)
+    movies = int(tables.users_table(dataset, L).iloc[row]["movies"])
+    interest_columns(sel.entry.k, labels, rec, items, held, inactive_text(movies, L))
     known_tastes(loaded, row)
     merged_list(sel, loaded, row, n, backend, held, items)
 
@@ -74,31 +81,43 @@ def known_tastes(loaded: loaders.Loaded, row: int) -> None:
 
 # --- settings and the lists ------------------------------------------------------------------
 
-def search_settings() -> None:
-    """The sidebar's N and search backend (Explore only)."""
+def search_settings(has_index: bool, seed: int) -> None:
+    """The sidebar's N and search backend (Explore only). A model built without an Annoy index
+    (the extra seeds are built for the noise floor, without one) is not offered Annoy: the
+    control shows what serves the list."""
     with st.sidebar:
         st.divider()
         st.slider("Movies per interest (N)", 5, 50, step=5, key=state.bind("n"),
                   on_change=state.sync, args=("n",),
                   help="How many movies each interest retrieves; the merged list has N too.")
-        backends = list(BACKENDS)
-        st.radio("Search", backends, key=state.bind("backend", backends), on_change=state.sync,
+        backends = [b for b in BACKENDS if has_index or b != "annoy"]
+        chosen = state.get("backend")
+        st.session_state["w_backend"] = chosen if chosen in backends else "exact"
+        st.radio("Search", backends, key="w_backend", on_change=state.sync,
                  args=("backend",), horizontal=True, format_func=BACKEND_NAMES.get,
                  help="Annoy searches a tree index; FAISS a graph index (HNSW: the one to use "
                       "for catalogues of a million movies); exact scores every movie, the "
                       "fastest at MovieLens sizes.")
+        if not has_index:
+            st.caption(NO_INDEX.format(seed=seed))
+
+
+NO_INDEX = ("This model (seed {seed}) was built without an Annoy index: the extra seeds built "
+            "for the seed noise floor have none, nor has a model trained with \"Index and map\" "
+            "off. Its lists come from exact search, which gives the true top N.")
 
 
 def recommendations(loaded: loaders.Loaded, row: int, n: int, backend: str):
     """(the user's recommendations, the backend that served them): exact search, said
-    plainly, when the model has no Annoy index."""
+    plainly and without server paths, when the model's index cannot be read."""
     merge = state.merge(loaded.entry.merge)
     try:
         return recs.recommend_for(loaded, row, n, merge, backend), backend
-    except BundleError as e:
+    except BundleError:
         if backend != "annoy":
             raise
-        st.warning(f"No Annoy index for this model, using exact search instead. ({e})")
+        st.warning("This model's Annoy index cannot be read, so its lists come from exact "
+                   "search (`mind-core build-index` rebuilds the index).")
         return recs.recommend_for(loaded, row, n, merge, "exact"), "exact"
 
 
@@ -107,7 +126,8 @@ def interest_labels(loaded: loaders.Loaded, row: int, rec) -> list[dict]:
     try:
         return recs.labels(loaded, row, rec)
     except READABLE as e:  # e.g. weights that no longer fit the code: still show results
-        st.warning(f"Interest labels and routing are unavailable for this model: {e}")
+        st.warning("Interest labels and routing are unavailable for this model: "
+                   f"{without_paths(str(e))}")
         return [{"active": bool(a), "label": f"interest {k + 1}", "routed": [], "genres": []}
                 for k, a in enumerate(rec.active)]
 
@@ -224,9 +244,15 @@ def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None, items,
     entry = loaded.entry
     try:
         proj = loaders.get_projection(entry.path, entry.mtime)
-    except (BundleError, FileNotFoundError, ImportError) as e:
+    except (BundleError, FileNotFoundError, ImportError):
+        if not (Path(entry.path) / ANNOY_FILE).is_file():  # built without serving files
+            st.info("This model has no map: it was built without index or map (the extra seeds "
+                    "built for the seed noise floor, or \"Index and map\" off). The lists below "
+                    "are complete.")
+            return
         if not catalog.building(dataset):
-            st.info(f"This model has no map (its UMAP projection was not built): {e}")
+            st.info("This model has no map: it was built without its UMAP projection "
+                    "(`mind-core build-index` adds it).")
             return
         # `make run` serves its first model before UMAP has placed it (~30 s here)
         st.info("The map is being computed (UMAP places every movie and every user's "
@@ -277,7 +303,7 @@ def selection_details(loaded: loaders.Loaded, rec, selected: list[int], held, it
     try:
         near = nearest_items(loaded.bundle, focus, 8)
     except (ImportError, BundleError, ValueError) as e:
-        st.caption(f"Nearest movies unavailable: {e}")
+        st.caption(f"Nearest movies unavailable: {without_paths(str(e))}")
         return
     st.markdown(f"**Nearest to _{titles[focus]}_**")
     st.dataframe(pd.DataFrame({"title": [titles[c] for c, _ in near],
@@ -289,7 +315,21 @@ def selection_details(loaded: loaders.Loaded, rec, selected: list[int], held, it
 
 # --- one column per interest -----------------------------------------------------------------
 
-def interest_columns(K: int, labels: list[dict], rec, items, held: int | None) -> None:
+def inactive_text(movies: int, L: int) -> str:
+    """Why an interest is unused for a user: dynamic K reads the routed window, not the whole
+    history (paper Eq. 9: at most log2 of the behaviours routed)."""
+    routed = min(movies, L)
+    cap = max(1, int(math.floor(math.log2(max(routed, 1)))))
+    if movies > L:
+        return (f"Not used for this user: routing reads the last {L} movies of the history "
+                f"({movies} here), and MIND gives {L} movies at most log2 {L} → {cap} "
+                "interests (paper Eq. 9).")
+    return (f"Not used for this user: with {movies} movies MIND extracts at most log2 {movies} "
+            f"→ {cap} interests (paper Eq. 9).")
+
+
+def interest_columns(K: int, labels: list[dict], rec, items, held: int | None,
+                     inactive: str) -> None:
     """One bordered column per interest: its label, what was routed to it, its top N."""
     st.subheader("What each interest retrieves")
     st.caption("One column per interest vector. The label names the genres dominating what it "
@@ -300,15 +340,14 @@ def interest_columns(K: int, labels: list[dict], rec, items, held: int | None) -
         cols = st.columns(min(COLUMNS_PER_ROW, K - start))
         for k, col in zip(range(start, K), cols, strict=False):
             with col, st.container(border=True, key=f"interest_col_{k}"):
-                interest_column(k, labels[k], rec.per_interest[k], titles, held)
+                interest_column(k, labels[k], rec.per_interest[k], titles, held, inactive)
 
 
-def interest_column(k: int, info: dict, hits, titles, held: int | None) -> None:
+def interest_column(k: int, info: dict, hits, titles, held: int | None, inactive: str) -> None:
     if not info["active"]:
         st.markdown(header_bar(interest_name(k), "inactive", "#aaaaaa"),
                     unsafe_allow_html=True)
-        st.caption("Not used for this user: with few movies MIND extracts fewer "
-                   "interests (at most log2 of the history length).")
+        st.caption(inactive)
         return
     color = interest_color(k)
     st.markdown(header_bar(interest_name(k), info["label"], color), unsafe_allow_html=True)
@@ -327,15 +366,15 @@ def merged_list(sel: state.Selection, loaded: loaders.Loaded, row: int, n: int, 
     and whether the held-out movie was found."""
     st.subheader("Merged recommendations")
     strategies = recs.merge_strategies()
-    default = state.merge(loaded.entry.merge)
-    st.radio("Merge strategy", strategies, key=state.bind("merge", strategies, default),
+    default = loaded.entry.merge
+    st.radio("Merge strategy", strategies, key=state.bind_merge(strategies, default),
              on_change=state.sync, args=("merge",), horizontal=True,
              format_func=recs.MERGE_NAMES.get, help=recs.MERGE_HELP)
     st.caption(recs.merge_choice_text(loaded.bundle.metrics))
-    rec = recs.recommend_for(loaded, row, n, state.get("merge"), backend)
+    rec = recs.recommend_for(loaded, row, n, state.merge(default), backend)
     twin = next((e for e in sel.family_entries
                  if e.k == loaded.entry.k and e.seed != loaded.entry.seed), None)
-    other = (recs.user_list(twin.path, twin.mtime, row, n, state.get("merge"))
+    other = (recs.user_list(twin.path, twin.mtime, row, n, state.merge(default))
              if twin is not None else None)
     left, right = st.columns([3, 1])
     with left:
@@ -369,7 +408,8 @@ def merged_table(merged, items, held, other: list[int] | None) -> None:
                 f"<tbody>{''.join(rows)}</tbody></table></div>", unsafe_allow_html=True)
 
 
-MERGED_STYLE = ("<style>.merged-list table{width:100%;border-collapse:collapse;font-size:.86em}"
+MERGED_STYLE = ("<style>.merged-list{overflow-x:auto}"  # a phone scrolls it, not cuts it
+                ".merged-list table{width:100%;border-collapse:collapse;font-size:.86em}"
                 ".merged-list th{text-align:left;opacity:.7;font-weight:600}"
                 ".merged-list td,.merged-list th{padding:3px 8px;border-bottom:1px solid "
                 "rgba(128,128,128,.2)}.merged-list td:nth-child(1){opacity:.7}"

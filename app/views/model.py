@@ -49,7 +49,7 @@ def render() -> None:
         render_distinctness(loaded)
 
     st.divider()
-    architecture(config)
+    architecture(config, loaded.data.encoded.has_profile)
     st.divider()
     routing(sel, loaded)
 
@@ -115,18 +115,18 @@ def render_distinctness(loaded: loaders.Loaded) -> None:
                       else "n/a."))
         return
     c = st.columns(4)
-    c[0].metric("Busiest interest's share of the top 50", f"{figures['busiest_share_50']:.2f}",
+    c[0].metric("Busiest share of top 50", f"{figures['busiest_share_50']:.2f}",
                 help="Over users with two or more active interests: the largest share of the "
                      "merged top 50 that one interest supplies (an item comes from the interest "
                      "that scores it highest). 1/K' is balanced; 1 means one interest supplies "
                      "the whole list. Bound for the default model: at most 0.75.")
-    c[1].metric("Mean cosine between interests", f"{figures['mean_cosine']:.2f}",
+    c[1].metric("Interests' mean cosine", f"{figures['mean_cosine']:.2f}",
                 help="Mean pairwise cosine of a user's active interest vectors (1 = parallel). "
                      "Bound for the default model: at most 0.50.")
-    c[2].metric("Overlap of their top-10 lists", f"{figures['top10_overlap']:.2f}",
+    c[2].metric("Top-10 overlap", f"{figures['top10_overlap']:.2f}",
                 help="For each pair of a user's interests, the share of one interest's own top "
                      "10 (history excluded) that the other also retrieves (|A ∩ B| / 10).")
-    c[3].metric("Genre purity of each top 10", f"{figures['genre_purity']:.2f}",
+    c[3].metric("Genre purity, top 10", f"{figures['genre_purity']:.2f}",
                 help="Share of an interest's own top 10 in its most common primary genre, "
                      "averaged over every active interest.")
     over = [k for k, bound in DISTINCT_BOUNDS.items() if figures[k] > bound]
@@ -138,8 +138,9 @@ def render_distinctness(loaded: loaders.Loaded) -> None:
                   "docs/results.md."))
 
 
-def architecture(config) -> None:
-    """MIND as implemented with this model's settings, as a left-to-right diagram."""
+def architecture(config, has_profile: bool = True) -> None:
+    """MIND as implemented with this model's settings, as a left-to-right diagram (the profile
+    box only where the dataset has user profiles)."""
     st.subheader("Architecture (as implemented)")
     st.caption("Read left to right. Each history movie is embedded (id + genres); behaviour-to-"
                "interest routing groups them into K capsules; each capsule joined with the user's "
@@ -153,6 +154,10 @@ def architecture(config) -> None:
     routing = (f"B2I dynamic routing\\n{config.routing_iters} iterations, shared S\\n"
                + ("dynamic K (at most log2 n)" if config.dynamic_k else "fixed K")
                + (", recency weights" if config.recency else ""))
+    profile = ('prof [label="Profile\\ngender, age, occupation, zip"];' if has_profile else "")
+    profile_edge = "prof -> mlp;" if has_profile else ""
+    joined = "Profile concat +\\n" if has_profile else ""
+    vectors = f"{K} interest vector" + ("s" if K > 1 else "")
     st.graphviz_chart(f"""
     digraph mind {{
       rankdir=LR;
@@ -160,17 +165,17 @@ def architecture(config) -> None:
             fontname="Helvetica"];
       edge [color="#868e96"];
       hist [label="History\\nlast {L} movies"];
-      prof [label="Profile\\ngender, age, occupation, zip"];
+      {profile}
       emb [label="Embedding & pooling\\nid + genres, {D}-d"];
       route [label="{routing}", fillcolor="#e7f5ff"];
       caps [label="K = {K} capsules"];
-      mlp [label="Profile concat +\\nReLU layers ({hidden})\\nto {D}-d"];
-      ints [label="{K} interest vectors", fillcolor="{interest_color(0)}", fontcolor="white"];
+      mlp [label="{joined}ReLU layers ({hidden})\\nto {D}-d"];
+      ints [label="{vectors}", fillcolor="{interest_color(0)}", fontcolor="white"];
       att [label="Label-aware attention\\n(training, p = {config.pow_p})"];
       loss [label="Sampled softmax\\ntemperature {config.temperature}"];
       serve [label="Serving: search each\\ninterest (Annoy), merge", fillcolor="#ebfbee"];
       hist -> emb -> route -> caps -> mlp -> ints;
-      prof -> mlp;
+      {profile_edge}
       ints -> att -> loss;
       ints -> serve;
     }}""", width="stretch")

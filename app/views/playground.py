@@ -17,10 +17,12 @@ from app.components.widgets import (
     show_failure,
     start_training,
     training_refusal,
+    without_paths,
 )
 from app.services import catalog, lessons, loaders, recs, state
 from app.services.shared import shared
 from app.services.training import being_trained, board
+from mind_core.artifacts import model_name
 from mind_core.data.tastes import PLAYGROUND, TastesConfig, taste_datasets
 from mind_core.serving import PROJECTION_FILE
 from mind_core.workflow import playground as pg
@@ -91,7 +93,7 @@ def launch(knobs: TastesConfig, ks: list[int], seeds: list[int]) -> None:
         with st.spinner("Writing the dataset…"):
             pg.prepare(plan)
     except (ValueError, *READABLE) as e:
-        st.error(f"**Not started.** {e}")
+        st.error(f"**Not started.** {without_paths(str(e))}")
         return
     state.put("playground", (plan.dataset, tuple(sorted(set(ks))), tuple(sorted(set(seeds)))))
     state.put("playground_asked", plan.dataset)  # train the rest once the start is chosen
@@ -127,7 +129,8 @@ def results(plan: pg.Plan) -> None:
         state.put("playground_asked", None)  # the start is chosen: the request goes on
         train_missing(plan)
     running = [c for c in plan.configs if being_trained(plan.dataset, c)]
-    if running:
+    if running or (pg.missing(plan) and catalog.building(plan.dataset)):
+        # any process may be building them (another session's job, a CLI): poll the disk
         watch(plan, catalog.signature(plan.dataset))
     if plan.start is None:
         st.info(f"**Choosing where this dataset's models start.** The K={START_K} seed-0 model "
@@ -135,7 +138,7 @@ def results(plan: pg.Plan) -> None:
                 f"({', '.join(START_CANDIDATES)}) and scored on the validation set, as for "
                 "every dataset; the K values and seeds asked follow from the one chosen. No "
                 "truth file and no test figure takes part.")
-    summary = summary_of(plan, catalog.signature(plan.dataset))
+    summary = summary_of(plan, plan_key(plan), catalog.signature(plan.dataset))
     st.subheader(f"{plan.dataset}: " + knobs_text(plan.knobs))
     if summary is None:
         st.info("The first model is training; its figures appear here when it is built.")
@@ -144,7 +147,7 @@ def results(plan: pg.Plan) -> None:
     st.plotly_chart(charts.metrics_with_bands(rows, summary["popularity"], FIGURES, "K"),
                     width="stretch", key="playground_curve")
     st.markdown(lessons.k_verdict(summary, pg.HEADLINE))
-    table = {f"K={r['value']}": {m: f"{r['metrics'][m]['mean']:.3f} ± {r['metrics'][m]['sd']:.3f}"
+    table = {f"K={r['value']}": {m: lessons.mean_sd(r["metrics"][m], 3)
                                  for m in FIGURES if m in r["metrics"]} | {"seeds": len(r["seeds"])}
              for r in rows}
     st.dataframe(pd.DataFrame(table).T, width="stretch")
@@ -166,8 +169,14 @@ def watch(plan: pg.Plan, before: tuple) -> None:
 
 
 @shared(16, "Reading the models…")
-def summary_of(_plan: pg.Plan, signature: tuple) -> dict | None:
+def summary_of(_plan: pg.Plan, key: tuple, signature: tuple) -> dict | None:
+    """The request's figures; ``key`` names the plan (its dataset and models), so a plan that
+    changed (its start chosen, other K values or seeds) never reads another plan's figures."""
     return pg.read(_plan)
+
+
+def plan_key(plan: pg.Plan) -> tuple:
+    return (plan.dataset, plan.start, tuple(model_name(c) for c in plan.configs))
 
 
 def knobs_text(k: TastesConfig) -> str:

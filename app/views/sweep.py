@@ -15,6 +15,7 @@ from app.components.widgets import (
     page_header,
     refresh_when_built,
     training_refusal,
+    without_paths,
 )
 from app.services import catalog, lessons, loaders, recs, state
 from app.services.shared import shared
@@ -78,8 +79,7 @@ def render() -> None:
         if param != MERGE:
             strategies = recs.merge_strategies()
             merge = st.selectbox("Scored under the merge", strategies,
-                                 key=state.bind("merge", strategies,
-                                                state.merge(sel.entry.merge)),
+                                 key=state.bind_merge(strategies, sel.entry.merge),
                                  on_change=state.sync, args=("merge",),
                                  format_func=recs.MERGE_NAMES.get, help=recs.MERGE_HELP)
     sig = catalog.signature(sel.dataset)
@@ -114,12 +114,11 @@ def results(paths: tuple, param: str, base: MINDConfig, merge: str | None) -> No
     table = {}
     for r in summary["results"]:
         cells = {"seeds": len(r["seeds"])}
-        cells |= {m: f"{v['mean']:.4f} ± {v['sd']:.4f}" for m, v in r["metrics"].items()
-                  if m in metrics}
+        cells |= {m: lessons.mean_sd(v) for m, v in r["metrics"].items() if m in metrics}
         for name, v in (r.get("interests") or {}).items():
-            cells[name] = f"{v['mean']:.3f} ± {v['sd']:.3f}"
+            cells[name] = lessons.mean_sd(v, 3)
         cells["train s"] = f"{r['train_seconds']['mean']:.0f}"
-        table[f"{param}={r['value']}"] = cells
+        table[f"{param}={recs.value_name(param, r['value'])}"] = cells
     st.dataframe(pd.DataFrame(table).T.fillna(""), width="stretch")
     if param == "interest_num":
         st.markdown(lessons.k_verdict(summary, "Recall@50" if "Recall@50" in metrics
@@ -134,9 +133,11 @@ def lists_against_seeds(summary: dict, param: str) -> None:
                     f"{recs.NOISE_N} over every evaluated user (exact search).")
         for r in summary["results"]:
             o = r["seed_overlap"]
-            floor = (f"{o['mean']:.3f} over {o['pairs']} seed pair(s)" if o["pairs"]
-                     else "needs a second seed")
-            st.markdown(f"- {param}={r['value']}: two seeds share {floor}")
+            name = f"{param}={recs.value_name(param, r['value'])}"
+            st.markdown(f"- {name}: two seeds share {o['mean']:.3f} of their lists over "
+                        f"{o['pairs']} seed pair(s)" if o["pairs"] else
+                        f"- {name}: one seed so far; a second seed gives the overlap between "
+                        "seeds")
         values = summary["values"]
         for c in summary["comparisons"]:
             if values.index(c["b"]) - values.index(c["a"]) != 1 or c["between"] is None:
@@ -145,7 +146,8 @@ def lists_against_seeds(summary: dict, param: str) -> None:
                      else f"a seed floor of {c['floor']:.3f}")
             reading = (f" Seeds' overlap minus theirs: {interval_text(c)}."
                        if c["gap"] is not None else "")
-            st.markdown(f"- **{param}={c['a']} vs {c['b']}: {VERDICT_WORDS[c['verdict']]}.** "
+            a, b = recs.value_name(param, c["a"]), recs.value_name(param, c["b"])
+            st.markdown(f"- **{param}={a} vs {b}: {VERDICT_WORDS[c['verdict']]}.** "
                         f"Overlap across seeds {c['between']:.3f} against {floor}.{reading}")
 
 
@@ -178,7 +180,7 @@ def launcher(sel, base: MINDConfig, param: str, dataset_name: str, paths: tuple)
                 raise ValueError("give at least one value and one seed")
             configs = plan(base, param, values, sorted(seeds))
         except ValueError as e:
-            st.error(f"**Not started.** {e}")
+            st.error(f"**Not started.** {without_paths(str(e))}")
             return
         built = {p for p, _ in paths}
         todo = [c for c in configs if str(default_bundle_path(c, dataset_name)) not in built

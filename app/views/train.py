@@ -8,7 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from app.components import charts
-from app.components.widgets import READABLE, page_header, show_failure, training_refusal
+from app.components.widgets import (
+    READABLE,
+    page_header,
+    show_failure,
+    training_refusal,
+    without_paths,
+)
 from app.services import catalog, loaders, state
 from app.services.training import Job, TrainingLocked, TrainingRefused, board
 from mind_core.artifacts import default_bundle_path, list_bundles
@@ -137,11 +143,13 @@ def option_fields(defaults: MINDConfig) -> tuple[bool, bool, bool]:
         help="Extension beyond the paper: training scores every candidate movie with its own "
              "mix of interests, the way serving does. Off = the paper's label-aware "
              "attention only.")
-    serving = c[1].checkbox("Build the search index and the map", True, key="t_serving",
-                            help="The Annoy index and the UMAP map (adds about a minute). "
-                                 "Without them the app searches exactly and shows no map.")
-    rebuild = c[2].checkbox("Retrain if this exact model already exists", False,
-                            key="t_rebuild")
+    serving = c[1].checkbox("Index and map", True, key="t_serving",
+                            help="Build the Annoy search index and the UMAP map (adds about a "
+                                 "minute). Without them the app searches exactly and shows no "
+                                 "map.")
+    rebuild = c[2].checkbox("Retrain if built", False, key="t_rebuild",
+                            help="Train again even if this exact model (same settings and "
+                                 "seed) already exists; the new one replaces it.")
     return bool(candidate_attention), bool(serving), bool(rebuild)
 
 
@@ -161,7 +169,7 @@ def start(dataset: str, fields: dict, serving: bool, rebuild: bool) -> None:
             st.toast(f"Training K={config.interest_num} "
                      + ("queued: another training runs first" if queued else "started"))
     except (TrainingLocked, TrainingRefused) as e:
-        st.error(f"**Not started.** {e}")
+        st.error(f"**Not started.** {without_paths(str(e))}")
     except READABLE as e:
         show_failure("Cannot train with these settings", e)
 

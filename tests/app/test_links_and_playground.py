@@ -60,6 +60,48 @@ def test_a_bad_link_falls_back_with_one_notice(home):
     assert not [i for i in app.info if "The link asked for" in i.value]  # said once
 
 
+def test_a_dataset_switch_brings_that_datasets_own_choices(home, tmp_path, monkeypatch):
+    """A dataset's merge is its models' own (chosen on its validation set) until the person picks
+    another there; switching datasets neither carries one dataset's merge to the other nor
+    forgets what was picked on each. The address follows."""
+    import shutil
+
+    from mind_core.cli import main as cli
+    from mind_core.workflow.pipeline import train_bundle
+
+    folder = tmp_path / "data"
+    (folder / "artifacts").mkdir(parents=True)
+    (folder / "ml-100k").symlink_to(home["home"] / "ml-100k", target_is_directory=True)
+    for k in (2, 4):
+        shutil.copytree(home["home"] / "artifacts" / "ml-100k" / k_bundle(k),
+                        folder / "artifacts" / "ml-100k" / k_bundle(k))
+    monkeypatch.setenv("MIND_CORE_DATA_DIR", str(folder))
+    cli(["data", "synth", "--users", "60", "--items", "80", "--ratings", "1500", "--seed", "3",
+         "--out", str(folder / "tiny"), "--quiet"])
+    first = load_bundle(folder / "artifacts" / "ml-100k" / k_bundle(4)).metrics["merge"]
+    own = "quota" if first != "quota" else "round_robin"  # the tiny model's, unlike ml-100k's
+    picked = next(m for m in ("round_robin", "proportional", "max_score") if m not in (first, own))
+    train_bundle("tiny", MINDConfig(interest_num=2, embed_dim=8, epochs=1, batch_size=512),
+                 with_serving=False, merge=own)
+
+    app = ok(app_with({"dataset": "ml-100k", "model": k_bundle(4)}))
+    assert app.query_params["merge"] == first
+    app.sidebar.selectbox(key="w_dataset").set_value("tiny")
+    ok(app)
+    assert app.query_params["dataset"] == "tiny" and app.query_params["merge"] == own
+    assert app.radio(key="w_merge").value == own
+    app.radio(key="w_merge").set_value(picked)
+    ok(app)
+    assert app.query_params["merge"] == picked
+    app.sidebar.selectbox(key="w_dataset").set_value("ml-100k")
+    ok(app)
+    assert app.query_params["merge"] == first and app.radio(key="w_merge").value == first
+    assert app.query_params["model"] == k_bundle(4)
+    app.sidebar.selectbox(key="w_dataset").set_value("tiny")
+    ok(app)
+    assert app.query_params["merge"] == picked  # what the person chose there, kept
+
+
 KNOBS = TastesConfig(users=500, items=600, clusters=6, tastes=(2, 3), history=(20, 30),
                      stickiness=0.8, stray=0.05, seed=0)
 

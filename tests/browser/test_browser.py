@@ -206,3 +206,49 @@ def test_explore_compare_in_a_browser(home, server, page, shots):
     settle(page)
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)
     save(page, shots / "model.png")
+
+
+def test_the_address_carries_the_view_on_screen(home, server, page):
+    """Explore → another merge: the address carries it in the same rerun (the merged list is a
+    fragment, which does not rerun the page), and a new browser opening that address shows the
+    same list. Seed 1 (built without index or map, for the noise floor) says so in words and
+    offers no Annoy search. No page shows where the server keeps its files."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/?user=200")
+    expect(page.get_by_role("heading", name="User 200", exact=True)).to_be_visible()
+    settle(page)
+    page.get_by_role("radiogroup", name="Merge strategy").get_by_text(
+        "Round robin", exact=True).click()
+    expect(page).to_have_url(re.compile(r"merge=round_robin"))
+    settle(page)
+    listed = page.locator(".merged-list").inner_text()
+    other = page.context.browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        fresh = other.new_page()
+        fresh.set_default_timeout(TIMEOUT_MS)
+        fresh.goto(page.url)
+        expect(fresh.get_by_role("radiogroup", name="Merge strategy")
+               .get_by_role("radio", name="Round robin")).to_be_checked()
+        settle(fresh)
+        assert fresh.locator(".merged-list").inner_text() == listed
+    finally:
+        other.close()
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("radiogroup", name="Seed").get_by_text("1", exact=True).click()
+    expect(page).to_have_url(re.compile(r"model=mind-k\d-"))
+    expect(page.get_by_text(re.compile(r"\(seed 1\) was built without an Annoy index"))) \
+        .to_be_visible()
+    expect(sidebar.get_by_role("radiogroup", name="Search").get_by_role("radio", name="Annoy")) \
+        .to_have_count(0)
+    settle(page)
+    folders = {home, str(Path(home).resolve())}
+    for name in ("Explore", "Compare", "Sweep", "Playground", "Train", "Model"):
+        if name != "Explore":
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+            expect(page.get_by_role("heading").first).to_be_visible()
+        settle(page)
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        text = page.inner_text("body")
+        assert not [f for f in folders if f in text], f"{name} shows a server path"
