@@ -5,7 +5,8 @@ floor), Sweep (any hyperparameter over values x seeds), Playground (a taste mixt
 when several interests pay), Train (build models from the browser),
 Model (hyperparameters, curves, metrics, routing). The sidebar's dataset,
 model and user choices are shared by every page, survive page switches and live in the
-link (``?dataset=...&model=...&user=...&n=...&merge=...``), so a link opens the same view.
+link (``?dataset=...&model=...&user=...&n=...&merge=...&backend=...``), so a link opens
+the same view.
 """
 
 import streamlit as st

@@ -161,48 +161,57 @@ def ml100k_split(ml100k_encoded):
 
 # Small enough to train in a few seconds, big enough to beat popularity: used by every test that
 # needs a real trained bundle (retrieval, projection, ONNX, CLI, app).
-TINY_CONFIG = dict(embed_dim=16, max_length=20, epochs=2, batch_size=1024, patience=1,
+TINY_CONFIG = dict(embed_dim=16, max_length=20, epochs=1, batch_size=1024, patience=1,
                    learning_rate=5e-3, mlp_hidden=(32,))
 TINY_INTEREST_NUMS = (1, 2, 4)
 
 
-def _train_tiny_bundles(home: Path) -> None:
-    """The tiny K = 1, 2, 4 bundles under ``home/artifacts/ml-100k/`` (``home`` is the data
+def _train_tiny_bundles(home: Path, ks=TINY_INTEREST_NUMS) -> None:
+    """The tiny bundles of ``ks`` under ``home/artifacts/ml-100k/`` (``home`` is the data
     folder in ``MIND_CORE_DATA_DIR``)."""
     from mind_core.artifacts.paths import default_bundle_path
     from mind_core.config import MINDConfig
     from mind_core.workflow.pipeline import train_bundle
 
-    for k in TINY_INTEREST_NUMS:
+    for k in ks:
         config = MINDConfig(**TINY_CONFIG, interest_num=k)
         if not (default_bundle_path(config, "ml-100k") / "config.json").is_file():
             train_bundle("ml-100k", config, out=default_bundle_path(config, "ml-100k"))
 
 
 def _shared_tiny_bundles(home: Path, shared: Path) -> None:
-    """Under xdist each worker has its own session: the first to get here trains the tiny
-    bundles once into ``shared`` (both cores: the other worker waits for them), and every worker
-    copies them into its own data folder, so no test sees another worker's changes."""
+    """Under xdist each worker has its own session: the workers train the tiny bundles once
+    into ``shared``, each taking the K values no other worker has taken (so two workers build
+    side by side), then wait for the rest, and every worker copies them into its own data
+    folder, so no test sees another worker's changes."""
     import shutil
 
-    import torch
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     with FileLock(str(shared) + ".lock"):
-        if not (shared / ".built").is_file():
-            shared.mkdir(parents=True, exist_ok=True)
-            if not (shared / "ml-100k").exists():
-                (shared / "ml-100k").symlink_to(data_dir() / "ml-100k", target_is_directory=True)
-            threads = torch.get_num_threads()
-            os.environ["MIND_CORE_DATA_DIR"] = str(shared)
-            torch.set_num_threads(2)
+        shared.mkdir(parents=True, exist_ok=True)
+        if not (shared / "ml-100k").exists():
+            (shared / "ml-100k").symlink_to(data_dir() / "ml-100k", target_is_directory=True)
+    locks = {k: FileLock(str(shared) + f".k{k}.lock") for k in TINY_INTEREST_NUMS}
+    os.environ["MIND_CORE_DATA_DIR"] = str(shared)
+    try:
+        for k, lock in locks.items():
             try:
-                _train_tiny_bundles(shared)
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue  # another worker is building it
+            try:
+                _train_tiny_bundles(shared, (k,))
             finally:
-                torch.set_num_threads(threads)
-                os.environ["MIND_CORE_DATA_DIR"] = str(home)
-            (shared / ".built").touch()
-    shutil.copytree(shared / "artifacts", home / "artifacts", symlinks=True, dirs_exist_ok=True)
+                lock.release()
+        for lock in locks.values():  # the ones other workers took
+            with lock:
+                pass
+        _train_tiny_bundles(shared)  # none if every worker finished its own
+    finally:
+        os.environ["MIND_CORE_DATA_DIR"] = str(home)
+    shutil.copytree(shared / "artifacts", home / "artifacts", symlinks=True, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".lock-*"))
 
 
 @pytest.fixture(scope="session")
@@ -258,3 +267,27 @@ def home(request):
             os.environ["MIND_CORE_DATA_DIR"] = previous
         return
     yield request.getfixturevalue("model_home")
+
+
+# --- order: the longest files first ----------------------------------------------------------
+
+# With `--dist loadfile` each file runs whole on one worker, in collection order: a long file
+# collected last leaves the other worker idle at the end. These run longest (seconds, measured
+# by `pytest --durations=0`), so they start first and the short files fill in around them.
+LONGEST_FIRST = (
+    "tests/browser/test_browser.py", "tests/artifacts/test_bundle.py",
+    "tests/app/test_links_and_playground.py", "tests/app/test_app.py",
+    "tests/training/test_distributed.py", "tests/serving/test_retrieval.py",
+    "tests/app/test_sharing.py", "tests/protocols/test_protocols.py",
+    "tests/model/test_model.py", "tests/data/test_fetch.py", "tests/workflow/test_choosing.py",
+    "tests/serving/test_projection.py", "tests/data/test_readers.py",
+    "tests/artifacts/test_lock.py", "tests/data/test_movielens_csv.py",
+    "tests/artifacts/test_crash.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file, and of the rest, is kept

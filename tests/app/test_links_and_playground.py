@@ -140,3 +140,20 @@ def test_playground_reads_a_built_request(home, taste_plan):
     figures = next(d.value for d in app.dataframe if "taste_recall" in d.value.columns)
     assert list(figures.index) == ["K=1", "K=4"]
     assert any("True tastes" in m.value for m in app.markdown)  # the user beside the map
+
+
+def test_the_playground_figures_follow_the_request_not_only_the_disk(home, taste_plan):
+    """Two requests on one taste mixture read the same models on disk: the figures of one
+    (K=1 alone) must not stand in for the other's (K=1 and 4), in a new session or this one."""
+    from app.views import playground
+
+    playground.summary_of.clear()  # the figures read so far (memo, then Streamlit's cache)
+    playground.summary_of.__wrapped__.clear()
+    views = {}
+    for ks in ((1,), (1, 4)):
+        app = app_with({})
+        app.session_state["playground"] = (taste_plan.dataset, ks, (0,))
+        ok(switch_page(app, "playground"))
+        figures = next(d.value for d in app.dataframe if "taste_recall" in d.value.columns)
+        views[ks] = list(figures.index)
+    assert views == {(1,): ["K=1"], (1, 4): ["K=1", "K=4"]}

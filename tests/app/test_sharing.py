@@ -118,3 +118,21 @@ def test_pages_say_which_k_values_are_still_being_built(home):
         training.release_lock(lock)
     ok(app)
     assert not [i for i in app.sidebar.info if "in the background" in i.value]
+
+
+def test_being_trained_is_claimed_for_that_dataset_only():
+    """Model names hash the configuration, not the dataset: a job training a configuration on
+    one taste mixture is not "training" the same configuration on another."""
+    config = MINDConfig(interest_num=4, embed_dim=8, epochs=1)
+    board = training.board()
+    job = training.Job(id=f"{training.model_name(config)}@{time.time_ns()}",  # as the board names
+                       dataset="tastes-5c4bd5f0", configs=[config], state="running",
+                       dataset_name="tastes-5c4bd5f0")
+    board.jobs[job.id] = job
+    try:
+        assert training.being_trained("tastes-5c4bd5f0", config)
+        assert not training.being_trained("tastes", config)
+        assert not training.being_trained("tastes-5c4bd5f0", MINDConfig(interest_num=2))
+    finally:
+        del board.jobs[job.id]
+    assert not training.being_trained("tastes-5c4bd5f0", config)

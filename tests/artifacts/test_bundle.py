@@ -495,7 +495,7 @@ def test_export_recomputes_hr50(exported, bundles):
 
 # --- 5. CLI: sweep ---------------------------------------------------------------------------
 
-TINY_FLAGS = ["--embed-dim", "16", "--max-length", "20", "--epochs", "2", "--batch-size", "1024",
+TINY_FLAGS = ["--embed-dim", "16", "--max-length", "20", "--epochs", "1", "--batch-size", "1024",
               "--patience", "1", "--learning-rate", "0.005", "--mlp-hidden", "32"]
 
 

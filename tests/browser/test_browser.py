@@ -218,11 +218,16 @@ def test_the_address_carries_the_view_on_screen(home, server, page):
     page.goto(f"{server}/?user=200")
     expect(page.get_by_role("heading", name="User 200", exact=True)).to_be_visible()
     settle(page)
+    merged = page.locator(".merged-list")
+    before = merged.inner_text()
     page.get_by_role("radiogroup", name="Merge strategy").get_by_text(
         "Round robin", exact=True).click()
     expect(page).to_have_url(re.compile(r"merge=round_robin"))
+    # the fragment has rerun with the new merge (innerText: the table's cells, tab-separated)
+    page.wait_for_function("b => document.querySelector('.merged-list').innerText !== b",
+                           arg=before)
     settle(page)
-    listed = page.locator(".merged-list").inner_text()
+    listed = merged.inner_text()
     other = page.context.browser.new_context(viewport={"width": 1440, "height": 1000})
     try:
         fresh = other.new_page()
@@ -231,6 +236,9 @@ def test_the_address_carries_the_view_on_screen(home, server, page):
         expect(fresh.get_by_role("radiogroup", name="Merge strategy")
                .get_by_role("radio", name="Round robin")).to_be_checked()
         settle(fresh)
+        fresh.wait_for_function(
+            "t => { const e = document.querySelector('.merged-list'); "
+            "return e !== null && e.innerText === t; }", arg=listed)
         assert fresh.locator(".merged-list").inner_text() == listed
     finally:
         other.close()
