@@ -81,8 +81,11 @@ def merge_choice_text(metrics: dict) -> str:
         return f"Merge: {MERGE_NAMES.get(merge, merge)} ({how})."
     figures = ", ".join(f"{MERGE_NAMES.get(s, s)} {v:.4f}"
                         for s, v in sorted(choice["valid"].items(), key=lambda kv: -kv[1]))
+    by = choice["by"]
+    for code, name in MERGE_NAMES.items():  # the rule as recorded names merges by their codes
+        by = by.replace(code, name)
     return (f"This model's merge: {MERGE_NAMES.get(merge, merge)}, chosen on its validation "
-            f"set; test figures never choose ({choice['by']}: {figures}).")
+            f"set; test figures never choose ({by}: {figures}).")
 
 
 def merge_strategies() -> list[str]:
