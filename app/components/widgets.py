@@ -126,6 +126,11 @@ def show_failure(what: str, error: BaseException) -> None:
     st.error(f"**{what}.** {without_paths(str(error))}")
 
 
+def show_not_started(error: BaseException) -> None:
+    """Why a training was not started, in the same words everywhere (no server paths)."""
+    st.error(f"**Not started.** {without_paths(str(error))}")
+
+
 def show_broken(dataset: str) -> None:
     """Name every model folder that failed its checks (damaged file, manifest mismatch, ...)
     and why; such a model is left out of every picker."""
@@ -175,7 +180,7 @@ def start_training(dataset: str, dataset_name: str, configs: list, with_serving:
         board().start(dataset, configs, dataset_name, with_serving=with_serving,
                       token=st.session_state.get("train_token"))
     except (TrainingLocked, TrainingRefused) as e:
-        st.error(f"**Not started.** {without_paths(str(e))}")
+        show_not_started(e)
         return
     except READABLE as e:
         show_failure("Could not start training", e)

@@ -58,17 +58,17 @@ def _labels(_loaded: Loaded, path: str, mtime: int, row: int, n: int, backend: s
 
 MERGE_NAMES = {"max_score": "Best score", "round_robin": "Round robin", "quota": "Equal quota",
                "diverse": "Genre-diverse", "proportional": "History share"}
-def value_name(param: str, value) -> str:
-    """A swept value as the pickers name it: merges by their names ("Best score"), not
-    their codes; anything else as it is."""
-    return MERGE_NAMES.get(value, str(value)) if param == "merge" else str(value)
-
-
 MERGE_HELP = ("How the K lists become one: best score over interests (the full ranking), "
               "interests taking turns, an equal share each, a greedy genre-diversity penalty, "
               "or a share per interest in proportion to the part of the user's history it "
               "explains. A model starts with the one that scored best on its validation set "
               "(docs/results.md, \"The merge and the positive control\").")
+
+
+def value_name(param: str, value) -> str:
+    """A swept value as the pickers name it: merges by their names ("Best score"), not
+    their codes; anything else as it is."""
+    return MERGE_NAMES.get(value, str(value)) if param == "merge" else str(value)
 
 
 def merge_choice_text(metrics: dict) -> str:

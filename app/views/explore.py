@@ -44,14 +44,13 @@ def render() -> None:
     sel: state.Selection = st.session_state["_selection"]
     require_model(sel)
     has_index = (Path(sel.entry.path) / ANNOY_FILE).is_file()
-    search_settings(has_index, sel.entry.seed)
+    backend = search_settings(has_index, sel.entry.seed)
     loaded = load_or_stop(sel.entry)
 
     data = loaded.data
     dataset, L = loaded.bundle.meta.get("dataset", sel.dataset), data.split.max_length
     row = state.user_row(sel, data)
     n = int(state.get("n"))
-    backend = state.get("backend") if has_index or state.get("backend") != "annoy" else "exact"
     rec, backend = recommendations(loaded, row, n, backend)
     labels = interest_labels(loaded, row, rec)
     items = tables.items_table(dataset, L)
@@ -59,7 +58,7 @@ def render() -> None:
 
     profile(sel, loaded, row, rec, items, held)
     viewing_history(tables.user_history(dataset, L, row, data.split.protocol))
-    interest_map(loaded, row, rec, held, items, dataset)
+    interest_map(loaded, row, rec, held, items, dataset, has_index)
     movies = int(tables.users_table(dataset, L).iloc[row]["movies"])
     interest_columns(sel.entry.k, labels, rec, items, held, inactive_text(movies, L))
     known_tastes(loaded, row)
@@ -81,10 +80,10 @@ def known_tastes(loaded: loaders.Loaded, row: int) -> None:
 
 # --- settings and the lists ------------------------------------------------------------------
 
-def search_settings(has_index: bool, seed: int) -> None:
-    """The sidebar's N and search backend (Explore only). A model built without an Annoy index
-    (the extra seeds are built for the noise floor, without one) is not offered Annoy: the
-    control shows what serves the list."""
+def search_settings(has_index: bool, seed: int) -> str:
+    """The sidebar's N and search backend (Explore only); returns the backend that serves the
+    list. A model built without an Annoy index (the extra seeds are built for the noise floor,
+    without one) is not offered Annoy: the control shows what serves the list."""
     with st.sidebar:
         st.divider()
         st.slider("Movies per interest (N)", 5, 50, step=5, key=state.bind("n"),
@@ -92,7 +91,8 @@ def search_settings(has_index: bool, seed: int) -> None:
                   help="How many movies each interest retrieves; the merged list has N too.")
         backends = [b for b in BACKENDS if has_index or b != "annoy"]
         chosen = state.get("backend")
-        st.session_state["w_backend"] = chosen if chosen in backends else "exact"
+        serving = chosen if chosen in backends else "exact"  # the person's choice stays stored
+        st.session_state["w_backend"] = serving
         st.radio("Search", backends, key="w_backend", on_change=state.sync,
                  args=("backend",), horizontal=True, format_func=BACKEND_NAMES.get,
                  help="Annoy searches a tree index; FAISS a graph index (HNSW: the one to use "
@@ -100,6 +100,7 @@ def search_settings(has_index: bool, seed: int) -> None:
                       "fastest at MovieLens sizes.")
         if not has_index:
             st.caption(NO_INDEX.format(seed=seed))
+    return serving
 
 
 NO_INDEX = ("This model (seed {seed}) was built without an Annoy index: the extra seeds built "
@@ -233,7 +234,7 @@ def selected_codes() -> list[int]:
 
 @st.fragment
 def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None, items,
-                 dataset: str) -> None:
+                 dataset: str, has_index: bool) -> None:
     """The UMAP map with the user's history, interests and their hits; a selection beside."""
     st.subheader("Interest map")
     st.caption("Every movie of the catalogue (faint, coloured by genre) placed by UMAP so that "
@@ -245,7 +246,7 @@ def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None, items,
     try:
         proj = loaders.get_projection(entry.path, entry.mtime)
     except (BundleError, FileNotFoundError, ImportError):
-        if not (Path(entry.path) / ANNOY_FILE).is_file():  # built without serving files
+        if not has_index:  # built without serving files
             st.info("This model has no map: it was built without index or map (the extra seeds "
                     "built for the seed noise floor, or \"Index and map\" off). The lists below "
                     "are complete.")

@@ -15,9 +15,9 @@ from app.components.widgets import (
     READABLE,
     page_header,
     show_failure,
+    show_not_started,
     start_training,
     training_refusal,
-    without_paths,
 )
 from app.services import catalog, lessons, loaders, recs, state
 from app.services.shared import shared
@@ -93,7 +93,7 @@ def launch(knobs: TastesConfig, ks: list[int], seeds: list[int]) -> None:
         with st.spinner("Writing the dataset…"):
             pg.prepare(plan)
     except (ValueError, *READABLE) as e:
-        st.error(f"**Not started.** {without_paths(str(e))}")
+        show_not_started(e)
         return
     state.put("playground", (plan.dataset, tuple(sorted(set(ks))), tuple(sorted(set(seeds)))))
     state.put("playground_asked", plan.dataset)  # train the rest once the start is chosen

@@ -14,8 +14,8 @@ from app.components.widgets import (
     offer_training_now,
     page_header,
     refresh_when_built,
+    show_not_started,
     training_refusal,
-    without_paths,
 )
 from app.services import catalog, lessons, loaders, recs, state
 from app.services.shared import shared
@@ -180,7 +180,7 @@ def launcher(sel, base: MINDConfig, param: str, dataset_name: str, paths: tuple)
                 raise ValueError("give at least one value and one seed")
             configs = plan(base, param, values, sorted(seeds))
         except ValueError as e:
-            st.error(f"**Not started.** {without_paths(str(e))}")
+            show_not_started(e)
             return
         built = {p for p, _ in paths}
         todo = [c for c in configs if str(default_bundle_path(c, dataset_name)) not in built

@@ -12,8 +12,8 @@ from app.components.widgets import (
     READABLE,
     page_header,
     show_failure,
+    show_not_started,
     training_refusal,
-    without_paths,
 )
 from app.services import catalog, loaders, state
 from app.services.training import Job, TrainingLocked, TrainingRefused, board
@@ -169,7 +169,7 @@ def start(dataset: str, fields: dict, serving: bool, rebuild: bool) -> None:
             st.toast(f"Training K={config.interest_num} "
                      + ("queued: another training runs first" if queued else "started"))
     except (TrainingLocked, TrainingRefused) as e:
-        st.error(f"**Not started.** {without_paths(str(e))}")
+        show_not_started(e)
     except READABLE as e:
         show_failure("Cannot train with these settings", e)
 
