@@ -57,13 +57,13 @@ first-model: $(DATA)
 # map, then two more seeds). The app shows each when it lands.
 run: first-model
 	( $(PY) -m app.server wait http://$(ADDRESS):$(PORT) 600 || exit 0; \
-	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --interest-num 4 \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --background --dataset ml-100k --interest-num 4 \
 		--no-start-choice; \
-	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset ml-100k; \
-	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset ml-100k --seeds 1 2 --no-serving; \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --background --dataset ml-100k; \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --background --dataset ml-100k --seeds 1 2 --no-serving; \
 	  $(MAKE) --no-print-directory $(TASTES); \
-	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset tastes; \
-	  nice -n 19 $(VENV)/bin/mind-core build-defaults --dataset tastes --seeds 1 2 \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --background --dataset tastes; \
+	  nice -n 19 $(VENV)/bin/mind-core build-defaults --background --dataset tastes --seeds 1 2 \
 		--no-serving ) > data/artifacts/background.log 2>&1 &
 	$(VENV)/bin/streamlit run app/main.py --server.address $(ADDRESS) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false

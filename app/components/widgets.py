@@ -174,11 +174,14 @@ def offer_training_now(dataset: str, dataset_name: str, configs: list) -> None:
 
 
 def start_training(dataset: str, dataset_name: str, configs: list, with_serving: bool,
-                   started: str) -> None:
-    """A background job for ``configs``; says ``started``, or why it could not start."""
+                   started: str, follow=None, expect: int = 0) -> None:
+    """A background job for ``configs`` (``follow``, ``expect``: see
+    :meth:`app.services.training.JobBoard.start`); says ``started``, or why it could not
+    start."""
     try:
         board().start(dataset, configs, dataset_name, with_serving=with_serving,
-                      token=st.session_state.get("train_token"))
+                      token=st.session_state.get("train_token"), follow=follow,
+                      expect=expect)
     except (TrainingLocked, TrainingRefused) as e:
         show_not_started(e)
         return

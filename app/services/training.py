@@ -1,7 +1,8 @@
 """Training from the browser: background jobs, a lock per configuration, live progress.
 
-A job trains in a child process (``mind_core.workflow.jobs.train_in_child``: nice 19, one torch
-thread), watched by a thread of the server, so it keeps going when the reader switches pages,
+A job trains on the board's warm worker processes (``mind_core.workflow.jobs.Workers``: two
+children at nice 19, one torch thread each, kept up a few minutes between requests), fed by a
+thread of the server, so it keeps going when the reader switches pages,
 every session sees it, and the pages' reruns never wait for the training loop (which would hold
 the server's GIL if it ran in one of its threads). Progress arrives through the library's plain
 ``progress(event, info)`` callback, relayed from the child, and is stored on the job; the Train
@@ -31,6 +32,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,12 +43,20 @@ from mind_core.artifacts import (
     TrainingLocked,
     acquire,
     default_bundle_path,
+    foreground,
     is_held,
     lock_path,
     model_name,
 )
 from mind_core.config import MINDConfig
-from mind_core.workflow.jobs import TrainingFailed, train_in_child
+from mind_core.workflow.jobs import (
+    WORKERS,
+    ModelProgress,
+    RequestProgress,
+    Task,
+    TrainingFailed,
+    Workers,
+)
 
 __all__ = ["Job", "JobBoard", "TrainingLocked", "TrainingRefused", "acquire_lock",
            "being_trained", "board", "lock_path", "refusal", "release_lock"]
@@ -99,28 +109,54 @@ def release_lock(path: Path) -> None:
 
 @dataclass
 class Job:
-    """One or more configurations trained one after another in a background thread."""
+    """Models trained in the background for one request, two at a time on the board's warm
+    workers (:class:`mind_core.workflow.jobs.Workers`). ``follow()``, when given, is asked
+    once these are built for the request's next models (the playground's K values and seeds,
+    once its start is chosen): ``(configs, serve)``, ``serve`` being built models that get
+    their index and map last."""
     id: str
     dataset: str
     configs: list[MINDConfig]
-    current: int = 0
     state: str = "queued"  # queued, running, done, failed
-    epochs: list[dict] = field(default_factory=list)  # per-epoch rows of the current config
-    batch: dict = field(default_factory=dict)
-    stages: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     error: str | None = None
     detail: str | None = None
     started: float = field(default_factory=time.time)  # accepted
     began: float | None = None  # left the queue and started training
     finished: float | None = None
-    locks: list[Path] = field(default_factory=list)
+    locks: dict[int, Path] = field(default_factory=dict)  # model index -> its lock file
     with_serving: bool = True  # also build the Annoy index and the UMAP map
     dataset_name: str = ""  # the folder under artifacts/ its bundles go to
+    follow: Callable[[], tuple[list[MINDConfig], list[MINDConfig]]] | None = None
+    serve: list[MINDConfig] = field(default_factory=list)
+    request: RequestProgress = None  # per-model progress and the time left
+
+    def __post_init__(self):
+        if self.request is None:
+            self.request = RequestProgress([ModelProgress(c) for c in self.configs],
+                                           expected_more=int(self.follow is not None))
+
+    @property
+    def current(self) -> int:
+        """The model most recently started (the first before any)."""
+        started = [i for i, m in enumerate(self.request.models) if m.started is not None]
+        return max(started, key=lambda i: self.request.models[i].started) if started else 0
 
     @property
     def config(self) -> MINDConfig:
         return self.configs[min(self.current, len(self.configs) - 1)]
+
+    @property
+    def epochs(self) -> list[dict]:
+        return self.request.models[self.current].epochs
+
+    @property
+    def batch(self) -> dict:
+        return self.request.models[self.current].batch
+
+    @property
+    def stages(self) -> list[str]:
+        return self.request.stages
 
     @property
     def title(self) -> str:
@@ -128,36 +164,33 @@ class Job:
         return f"K={ks} on {self.dataset}"
 
     def fraction(self) -> float:
-        if self.state == "done":
-            return 1.0
-        per = 1.0 / len(self.configs)
-        c = self.config
-        b = self.batch
-        within = 0.0
-        if b:
-            within = ((b["epoch"] - 1) + b["step"] / max(1, b["steps"])) / max(1, c.epochs)
-        return min(1.0, per * (self.current + within))
+        return 1.0 if self.state == "done" else self.request.fraction()
+
+    def seconds_left(self) -> float | None:
+        return 0.0 if self.state == "done" else self.request.seconds_left()
 
     def progress(self, event: str, info: dict) -> None:
-        if event == "config":  # the next configuration of the job starts
-            self.current, self.epochs, self.batch = info["index"], [], {}
-        elif event == "batch":
-            self.batch = dict(info)
-        elif event == "epoch":
-            self.epochs.append(dict(info))
-        elif event == "stage":
-            self.stages.append(str(info.get("message", "")))
+        self.request(event, info)
+        if event == "saved":  # a model landed: it is no longer being trained
+            path = self.locks.pop(info["index"], None)
+            if path is not None:
+                release_lock(path)
+
+
+WARM_SECONDS = 300  # how long the workers stay up after the last job, for the next request
 
 
 class JobBoard:
     """All training jobs of this server process (shared by every session): one runs at a
-    time, in the order they were accepted, on one worker thread."""
+    time, in the order they were accepted, on one thread that feeds the warm workers."""
 
     def __init__(self):
         self.jobs: dict[str, Job] = {}
         self.mutex = threading.Lock()
+        self.wake = threading.Condition(self.mutex)
         self.accepted_models = 0  # models accepted for training since the server started
         self.worker: threading.Thread | None = None
+        self.workers = Workers(WORKERS)
 
     def active(self) -> list[Job]:
         return [j for j in self.jobs.values() if j.state in ("queued", "running")]
@@ -166,11 +199,13 @@ class JobBoard:
         return [j for j in self.jobs.values() if j.state == "queued"]
 
     def start(self, dataset: str, configs: list[MINDConfig], dataset_name: str,
-              with_serving: bool = True, token: str | None = None) -> Job:
+              with_serving: bool = True, token: str | None = None, follow=None,
+              expect: int = 0) -> Job:
         """Queue ``configs`` for training, locking each configuration. Raises
         TrainingRefused (no token on a shared server, a full queue, the model cap) or
         TrainingLocked. ``with_serving=False`` skips the Annoy index and the UMAP map (much
-        faster; the app then searches exactly and shows no map for that model)."""
+        faster; the app then searches exactly and shows no map for that model). ``follow``:
+        see :class:`Job`; ``expect``: how many models it will add (for the time left)."""
         reason = refusal(token)
         if reason:
             raise TrainingRefused(reason)
@@ -184,32 +219,39 @@ class JobBoard:
                 raise TrainingRefused(f"This server has trained {self.accepted_models} models "
                                       f"for its browsers, and trains at most {MAX_APP_MODELS}: "
                                       "train more with the `mind-core` command.")
-            locks = []
+            locks = {}
             try:
-                for c in configs:
-                    locks.append(acquire_lock(dataset_name, c))
+                for i, c in enumerate(configs):
+                    locks[i] = acquire_lock(dataset_name, c)
             except TrainingLocked:
-                for path in locks:
+                for path in locks.values():
                     release_lock(path)
                 raise
             job_id = "+".join(model_name(c) for c in configs) + f"@{time.time_ns()}"
             job = Job(job_id, dataset, list(configs), locks=locks, with_serving=with_serving,
-                      dataset_name=dataset_name)
+                      dataset_name=dataset_name, follow=follow)
+            job.request.expected_more = expect
             self.jobs[job_id] = job
             self.accepted_models += len(configs)
             if self.worker is None or not self.worker.is_alive():
                 self.worker = threading.Thread(target=self._work, daemon=True,
                                                name="training-worker")
                 self.worker.start()
+            self.wake.notify_all()
         return job
 
     def _work(self) -> None:
-        """Run the queued jobs one after another, until none is left."""
+        """Run the queued jobs one after another; keep the workers warm for
+        :data:`WARM_SECONDS` after the last, then let them go."""
         while True:
             with self.mutex:
                 job = next((j for j in self.jobs.values() if j.state == "queued"), None)
                 if job is None:
+                    self.wake.wait(WARM_SECONDS)
+                    job = next((j for j in self.jobs.values() if j.state == "queued"), None)
+                if job is None:
                     self.worker = None
+                    self.workers.close()
                     return
                 job.state = "running"
             self._run(job, job.dataset_name)
@@ -217,10 +259,8 @@ class JobBoard:
     def _run(self, job: Job, dataset_name: str) -> None:
         job.state, job.began = "running", time.time()
         try:
-            outs = [default_bundle_path(c, dataset_name) for c in job.configs]
-            for path in train_in_child(job.dataset, job.configs, outs, progress=job.progress,
-                                       with_serving=job.with_serving):
-                job.paths.append(str(path))
+            with foreground.claim():  # `make run`'s background chain waits meanwhile
+                self._steps(job, dataset_name)
             job.state = "done"
         except TrainingFailed as e:  # shown to the reader; the library left old bundles intact
             job.error, job.detail, job.state = str(e), e.detail, "failed"
@@ -230,8 +270,55 @@ class JobBoard:
             job.state = "failed"
         finally:
             job.finished = time.time()
-            for path in job.locks:  # the job holds them; the child trains with lock=False
+            for path in job.locks.values():  # the job holds them; the child trains unlocked
                 release_lock(path)
+            job.locks.clear()
+
+    def _steps(self, job: Job, dataset_name: str) -> None:
+        """The job's models, then its follow-ups', then the index and map it serves."""
+        self._train(job, job.configs, 0, dataset_name)
+        while job.follow is not None:
+            more, serve = job.follow()
+            job.serve = serve
+            trained = {model_name(c) for c in job.configs}
+            more = self._claim(job, [c for c in more if model_name(c) not in trained])
+            if not more:
+                break
+            first = job.request.add(more)
+            job.configs.extend(more)
+            self._train(job, more, first, dataset_name)
+        job.request.expected_more = 0
+        if job.serve:  # the index and map last: the figures first
+            first = job.request.add(job.serve, serve_only=True)
+            self.workers.run(job.dataset, [Task(c, default_bundle_path(c, dataset_name),
+                                                serve_only=True) for c in job.serve],
+                             progress=_shifted(job, first))
+
+    def _train(self, job: Job, configs: list[MINDConfig], first: int, dataset_name: str) -> None:
+        tasks = [Task(c, default_bundle_path(c, dataset_name)) for c in configs]
+        for path in self.workers.run(job.dataset, tasks, progress=_shifted(job, first),
+                                     with_serving=job.with_serving):
+            job.paths.append(str(path))
+
+    def _claim(self, job: Job, configs: list[MINDConfig]) -> list[MINDConfig]:
+        """The follow-up's models this job can lock (one another process trains is left to
+        it), locked under the indices they will take."""
+        claimed, first = [], len(job.request.models)
+        for c in configs:
+            try:
+                path = acquire_lock(job.dataset_name, c)
+            except TrainingLocked:
+                continue
+            job.locks[first + len(claimed)] = path
+            claimed.append(c)
+        self.accepted_models += len(claimed)
+        return claimed
+
+
+def _shifted(job: Job, first: int):
+    """The job's progress for a run whose task 0 is the job's model ``first``."""
+    return lambda event, info: job.progress(
+        event, {**info, "index": info["index"] + first} if "index" in info else info)
 
 
 @st.cache_resource

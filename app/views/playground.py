@@ -48,9 +48,10 @@ def render() -> None:
     plan = current_plan()
     if plan is None:
         st.info("Set the knobs and press **Generate and train**. A new dataset first has its "
-                "start chosen on validation (two K=4 models, as every dataset does), then the K "
-                "values and seeds asked are trained; the curve is drawn as each model lands. "
-                "Two seeds give a band; three a verdict worth reading.")
+                "start chosen on validation (two K=4 models side by side, as every dataset "
+                "does), then the K values and seeds asked are trained two at a time; the curve "
+                "is drawn as each model lands, and the map's index last. Two seeds give a band; "
+                "three a verdict worth reading.")
         return
     results(plan)
 
@@ -71,7 +72,8 @@ def knob_form() -> tuple[TastesConfig, list[int], list[int], bool]:
         users = b.select_slider("Users", [500, 1_000, 2_000], value=d.users)
         ks = c.multiselect("K values", [1, 2, 4, 8], default=list(pg.DEFAULT_KS))
         seeds = c.multiselect("Seeds", [0, 1, 2], default=list(pg.DEFAULT_SEEDS),
-                              help="Two seeds give the band and the noise floor.")
+                              help="Two seeds give the band and the noise floor; three a verdict "
+                              "worth reading (the first seed's curve comes first).")
         data_seed = c.number_input("Generator seed", 0, 999, d.seed)
         reason = training_refusal()
         go = st.form_submit_button("Generate and train", type="primary",
@@ -96,19 +98,26 @@ def launch(knobs: TastesConfig, ks: list[int], seeds: list[int]) -> None:
         show_not_started(e)
         return
     state.put("playground", (plan.dataset, tuple(sorted(set(ks))), tuple(sorted(set(seeds)))))
-    state.put("playground_asked", plan.dataset)  # train the rest once the start is chosen
-    if not train_missing(pg.settle(plan)):
+    if not train_request(pg.settle(plan)):
         st.success(f"Every model of this request is built on {plan.dataset}: nothing to train.")
 
 
-def train_missing(plan: pg.Plan) -> bool:
-    """Start training what ``plan`` lacks (not already being trained); whether any was."""
-    todo = [c for c in pg.missing(plan) if not being_trained(plan.dataset, c)]
-    if todo:
-        what = ("the start's candidates" if plan.start is None else f"{len(todo)} model(s)")
-        start_training(plan.dataset, plan.dataset, todo, True,
-                       f"Training {what} on {plan.dataset} in the background.")
-    return bool(todo)
+def train_request(plan: pg.Plan) -> bool:
+    """Start the request in the background: what ``plan`` lacks (not already being trained),
+    two at a time, then what follows once the start is chosen
+    (:func:`mind_core.workflow.playground.follow_up`), the map's model last; whether any
+    training started."""
+    todo, serve = pg.follow_up(plan)
+    todo = [c for c in todo if not being_trained(plan.dataset, c)]
+    if not todo and not serve:
+        return False
+    expect = 0 if plan.start is not None else pg.after_candidates(plan)
+    what = ("the start's candidates, then the K values and seeds asked"
+            if plan.start is None else f"{len(todo)} model(s)" if todo else "the map")
+    start_training(plan.dataset, plan.dataset, todo, False,
+                   f"Training {what} on {plan.dataset} in the background, two at a time.",
+                   follow=lambda: pg.follow_up(plan), expect=expect)
+    return True
 
 
 def current_plan() -> pg.Plan | None:
@@ -124,10 +133,6 @@ def current_plan() -> pg.Plan | None:
 
 def results(plan: pg.Plan) -> None:
     """The request's figures, updated while its models train."""
-    if plan.start is not None and state.get("playground_asked") == plan.dataset \
-            and not training_refusal():
-        state.put("playground_asked", None)  # the start is chosen: the request goes on
-        train_missing(plan)
     running = [c for c in plan.configs if being_trained(plan.dataset, c)]
     if running or (pg.missing(plan) and catalog.building(plan.dataset)):
         # any process may be building them (another session's job, a CLI): poll the disk
@@ -156,16 +161,59 @@ def results(plan: pg.Plan) -> None:
     user_map(plan)
 
 
-@st.fragment(run_every=3.0)
+@st.fragment(run_every=2.0)
 def watch(plan: pg.Plan, before: tuple) -> None:
-    """Progress of the request's training; the page reruns when a model lands."""
+    """Progress of the request's training, model by model, with the time left; the page
+    reruns when a model lands."""
     for job in board().active():
-        if job.dataset == plan.dataset:
-            c = job.config
-            st.progress(job.fraction(), text=f"Training model {job.current + 1} of "
-                        f"{len(job.configs)} (K={c.interest_num}, seed {c.seed}), {job.state}")
+        if job.dataset_name != plan.dataset:
+            continue
+        request = job.request
+        total = len(request.models) + request.expected_more
+        left = job.seconds_left()
+        eta = f", about {about(left)} left" if left is not None else ", timing the first epoch"
+        st.progress(job.fraction(), text=f"{request.done()} of {total} models built{eta}"
+                    + (" (waiting for the training ahead of it)" if job.state == "queued"
+                       else ""))
+        st.dataframe(pd.DataFrame([model_row(m) for m in request.models]),
+                     hide_index=True, width="stretch")
     if catalog.signature(plan.dataset, fresh=True) != before:
         st.rerun(scope="app")
+
+
+def about(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def model_row(m) -> dict:
+    """One line of the progress table: the model, and where its worker is."""
+    c, serve_only = m.config, m.serve_only
+    if m.finished is not None:
+        where = "built" if not serve_only else "index and map built"
+    elif m.started is None:
+        where = "waiting for a free worker"
+    elif serve_only:
+        where = "building the index and map"
+    elif m.epochs:
+        last = m.epochs[-1]
+        valid = last.get(f"valid_{pg.HEADLINE}")
+        where = (f"epoch {last['epoch']} done: loss {last['loss']:.3f}"
+                 + (f", validation {pg.HEADLINE} {valid:.3f}" if valid is not None else "")
+                 + f" (best so far: epoch {last.get('best_epoch', last['epoch'])})")
+    elif m.batch:
+        where = f"epoch 1: batch {m.batch['step']} of {m.batch['steps']}"
+    else:
+        where = "starting"
+    return {"model": f"K={c.interest_num}, seed {c.seed}"
+            + (f", start '{start_of(c)}'" if start_of(c) else ""), "status": where}
+
+
+def start_of(config) -> str | None:
+    """Which starting point a configuration takes (:data:`START_CANDIDATES`)."""
+    for name, changes in sorted(START_CANDIDATES.items(), key=lambda kv: -len(kv[1])):
+        if all(getattr(config, k) == v for k, v in changes.items()):
+            return name
+    return None
 
 
 @shared(16, "Reading the models…")

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from mind_core import protocols
 from mind_core.artifacts import check_fingerprint, load_bundle
+from mind_core.artifacts.foreground import yielding
 from mind_core.config import FieldKind, MINDConfig, field_kind
 from mind_core.errors import UsageError
 from mind_core.workflow.defaults import dataset_config, dataset_protocol
@@ -60,6 +61,12 @@ def overrides(args) -> dict:
             if getattr(args, f.name, None) is not None}
 
 
+def background_aware(args, progress):
+    """``progress`` as is, or with ``--background`` pausing between batches while the app
+    trains a person's request (:func:`mind_core.artifacts.foreground.yielding`)."""
+    return yielding(progress) if getattr(args, "background", False) else progress
+
+
 def ensure_start(args, with_serving: bool = True, with_map: bool = True) -> None:
     """Choose the dataset's start on validation if it is not chosen yet
     (:func:`mind_core.workflow.start.choose_start`; trains its candidates), unless
@@ -68,7 +75,7 @@ def ensure_start(args, with_serving: bool = True, with_map: bool = True) -> None
         return
     changes = overrides(args)
     protocol = changes.pop("protocol", None) or dataset_protocol(args.dataset)
-    record = choose_start(args.dataset, protocol, tqdm_progress("start"),
+    record = choose_start(args.dataset, protocol, background_aware(args, tqdm_progress("start")),
                           with_serving=with_serving, with_map=with_map, **changes)
     print(f"start: {record['chosen']} {record['changes'] or '(the defaults)'}, chosen by "
           f"{record['by']}")

@@ -11,6 +11,7 @@ from mind_core import protocols
 from mind_core.artifacts.paths import artifacts_dir
 from mind_core.cli.common import (
     add_config_options,
+    background_aware,
     bundle_and_data,
     config_from_args,
     ensure_start,
@@ -25,6 +26,7 @@ from mind_core.training import distributed
 from mind_core.training.trainer import resolve_device
 from mind_core.workflow import sweep
 from mind_core.workflow.defaults import AUTO, MERGE_CHOICES
+from mind_core.workflow.jobs import WORKERS, Workers
 from mind_core.workflow.pipeline import (
     ensure_bundle,
     ensure_map,
@@ -123,9 +125,18 @@ def cmd_sweep(args) -> None:
         print(f"[{i + 1}/{total}] {param}={value} seed={config.seed}: "
               f"{'trained' if trained else 'reused'}")
 
-    bundles = sweep.run(args.dataset, base, param, values, args.seeds,
-                        progress=tqdm_progress(param), with_serving=args.serving,
-                        on_model=on_model)
+    if args.workers < 0:
+        raise UsageError(f"--workers: expected 0 (this process) or more, got {args.workers}")
+    if args.workers == 0:
+        bundles = sweep.run(args.dataset, base, param, values, args.seeds,
+                            progress=tqdm_progress(param), with_serving=args.serving,
+                            on_model=on_model)
+    else:
+        with Workers(args.workers, nice=0) as pool:
+            bundles = sweep.run(args.dataset, base, param, values, args.seeds,
+                                progress=epoch_lines(param, sweep.plan(base, param, values,
+                                                                       args.seeds)),
+                                with_serving=args.serving, on_model=on_model, workers=pool)
     summary = sweep.summarize(bundles, param, data, n=args.n, merge=args.merge,
                               values=values if param == sweep.MERGE else None)
     summary["seeds"] = args.seeds
@@ -164,6 +175,20 @@ def cmd_sweep(args) -> None:
     print(f"wrote {out}")
 
 
+def epoch_lines(param: str, configs: list):
+    """Progress of models trained side by side: one line per epoch, naming the model."""
+
+    def progress(event, info):
+        if event == "epoch":
+            c = configs[info["index"]]
+            name = "Recall@50" if "valid_Recall@50" in info else "HR@50"
+            print(f"  {param}={getattr(c, param, '')} seed={c.seed} epoch {info['epoch']:>2}: "
+                  f"loss {info['loss']:.4f}  valid {name} {info[f'valid_{name}']:.4f}  "
+                  f"({info['seconds']:.1f}s, best epoch {info['best_epoch']})", flush=True)
+
+    return progress
+
+
 def _sweep_param(args) -> tuple[str, list]:
     if args.param is None or args.param == "interest_num":
         if args.values and args.interest_num_list:
@@ -189,7 +214,7 @@ def cmd_build_defaults(args) -> None:
     for seed in args.seeds:
         for k in args.interest_num_list:
             config = replace(base, interest_num=k, seed=seed)
-            progress = tqdm_progress(f"K={k} seed={seed}")
+            progress = background_aware(args, tqdm_progress(f"K={k} seed={seed}"))
             bundle, trained = ensure_bundle(args.dataset, config, progress,
                                             with_serving=not args.no_serving, with_map=with_map)
             done = "built" if trained else "ready"
@@ -238,6 +263,10 @@ def add_commands(sub) -> None:
                         "--param merge compares the strategies)")
     s.add_argument("--serving", action="store_true",
                    help="also build each model's Annoy index and UMAP map (slower)")
+    s.add_argument("--workers", type=int, default=WORKERS,
+                   help=f"train this many models at a time, each in a warm worker process at "
+                        f"one torch thread (default {WORKERS}); 0 trains them one after "
+                        "another in this process")
     s.add_argument("--out", help="JSON file (default data/artifacts/<dataset>/sweep.json for K "
                    "under leave-last-out, else sweep-<param>-<protocol>.json)")
     s.add_argument("--no-start-choice", action="store_true",
@@ -272,5 +301,8 @@ def add_commands(sub) -> None:
     d.add_argument("--no-start-choice", action="store_true",
                    help="start from the defaults without choosing the dataset's start on "
                         "validation first (docs/design.md, \"Choosing on validation\")")
+    d.add_argument("--background", action="store_true",
+                   help="pause between batches while the app trains a person's request "
+                        "(what `make run`'s background chain does)")
     add_config_options(d, skip=("interest_num", "seed"))
     d.set_defaults(func=cmd_build_defaults)

@@ -89,7 +89,8 @@ def bundle_data(bundle: Bundle) -> Data:
 
 def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
                  progress: Progress | None = None, with_serving: bool = True,
-                 lock: bool = True, with_map: bool = True, merge: str = AUTO) -> Path:
+                 lock: bool = True, with_map: bool = True, merge: str = AUTO,
+                 trained_by: dict | None = None) -> Path:
     """Train, evaluate against the popularity baseline, and write a bundle atomically.
     ``with_serving`` also builds the Annoy index and (``with_map``) the UMAP coordinates into
     the bundle; :func:`ensure_map` adds a map left out.
@@ -98,7 +99,9 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
     records the validation figures that chose it). Test figures never choose.
     ``lock`` holds the destination's lock (:mod:`mind_core.artifacts.lock`) from training to the
     saved bundle: a second writer gets TrainingLocked naming this pid. The app's job board holds its
-    locks itself and passes ``lock=False``."""
+    locks itself and passes ``lock=False``. ``trained_by``: how the caller runs the training
+    (:mod:`mind_core.workflow.jobs`' warm workers say so), recorded with the thread count in
+    ``metrics["trained_by"]``."""
     data = load_data(dataset, config.max_length, config.protocol)
     dest = Path(out) if out else default_bundle_path(config, data.encoded.name)
     rank, world = rank_and_world()  # under torchrun, rank 0 alone locks, evaluates and writes
@@ -133,6 +136,8 @@ def train_bundle(dataset: str, config: MINDConfig, out: Path | None = None,
             "train_samples": int(len(data.split.train_labels)),
             "evaluated_users": int(len(data.split.test.users)),
             "processes": world,
+            "trained_by": {"threads": torch.get_num_threads(),
+                           **(trained_by or {"runner": "in process"})},
             "dataset_path": str(resolve_dataset_path(dataset).resolve()),
         }
 

@@ -19,15 +19,17 @@ from mind_core.artifacts.paths import default_bundle_path
 from mind_core.config import MINDConfig
 from mind_core.data.tastes import TastesConfig, dataset_name, ensure_tastes
 from mind_core.evaluation.tastes import THRESHOLD, interest_clusters
+from mind_core.serving.backends import ANNOY_FILE
 from mind_core.serving.retrieval import recommend
 from mind_core.workflow.defaults import START_CANDIDATES, START_K, recorded_start, start_config
+from mind_core.workflow.jobs import RequestProgress, Task, Workers
 from mind_core.workflow.pipeline import bundle_data
 from mind_core.workflow.scoring import OWN_N, dataset_truth
 from mind_core.workflow.start import choose_start
 from mind_core.workflow.sweep import collect, summarize
 
 DEFAULT_KS = (1, 4)
-DEFAULT_SEEDS = (0, 1)
+DEFAULT_SEEDS = (0, 1, 2)  # three seeds a side: what a verdict over seeds needs (docs/results.md)
 HEADLINE = "Recall@50"  # the future protocol's figure the verdict reads
 
 
@@ -90,6 +92,52 @@ def missing(p: Plan) -> list[MINDConfig]:
             if not (default_bundle_path(c, p.dataset) / "config.json").is_file()]
 
 
+def map_model(p: Plan) -> MINDConfig:
+    """The model the page draws one user's map from: the largest K of the first seed."""
+    first = min(c.seed for c in p.configs)
+    return max((c for c in p.configs if c.seed == first), key=lambda c: c.interest_num)
+
+
+def follow_up(p: Plan) -> tuple[list[MINDConfig], list[MINDConfig]]:
+    """What a request does once the models of ``p`` are built: ``(train, serve)``, the
+    models still to train (the K values and seeds asked, once the start is chosen: the
+    candidates' validation figures choose it now) and, when none is left, the model whose
+    index and map the page needs (built last, so the figures come first)."""
+    p = settle(p)
+    todo = missing(p)
+    if todo or p.start is None:
+        return todo, []
+    shown = default_bundle_path(map_model(p), p.dataset)
+    return [], [] if (shown / ANNOY_FILE).is_file() else [map_model(p)]
+
+
+def after_candidates(p: Plan) -> int:
+    """How many models a request still builds once its start's candidates are built: the K
+    values and seeds asked (the chosen candidate is one of them) and the map's model."""
+    return len(p.ks) * len(p.seeds) - int(START_K in p.ks and 0 in p.seeds) + 1
+
+
+def run(p: Plan, workers: Workers, request: RequestProgress | None = None) -> Plan:
+    """The whole request on ``workers``: the dataset, the start's candidates, the K values
+    and seeds asked, then the map's model's index and map (what the app's job board does with
+    its own workers and locks). ``request`` follows every model (indices over the whole
+    request). Returns the plan as settled."""
+    prepare(p)
+    request = request if request is not None else RequestProgress([], workers=workers.n)
+    while True:
+        todo, serve = follow_up(p)
+        if not todo and not serve:
+            return settle(p)
+        choosing = settle(p).start is None
+        first = request.add(todo or serve, serve_only=not todo)
+        if choosing:
+            request.expected_more = after_candidates(p)
+        workers.run(p.dataset, [Task(c, default_bundle_path(c, p.dataset), serve_only=not todo)
+                                for c in todo or serve],
+                    lambda e, info, first=first: request(
+                        e, {**info, "index": info["index"] + first} if "index" in info else info))
+
+
 def built(p: Plan) -> list[Bundle]:
     """The plan's K values and seeds that are on disk (any other K or seed of the same base is
     left out, so the page shows what was asked)."""
@@ -111,6 +159,7 @@ def read(p: Plan, bundles: list[Bundle] | None = None) -> dict | None:
 
 
 __all__ = ["Plan", "plan", "settle", "PROTOCOL", "prepare", "missing", "built", "read",
+           "map_model", "follow_up", "run", "after_candidates",
            "DEFAULT_KS", "DEFAULT_SEEDS", "HEADLINE", "user_view"]
 
 

@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from mind_core.artifacts.bundle import Bundle, list_bundles, load_bundle
+from mind_core.artifacts.lock import acquire
+from mind_core.artifacts.paths import default_bundle_path
 from mind_core.config import MINDConfig, field_kind
 from mind_core.errors import BundleError
 from mind_core.evaluation.distinctness import interest_metrics
@@ -30,7 +32,8 @@ from mind_core.evaluation.overlap import (
 )
 from mind_core.evaluation.verdict import welch
 from mind_core.serving.merging import MERGE_STRATEGIES
-from mind_core.workflow.pipeline import bundle_merge, bundle_merges, ensure_bundle
+from mind_core.workflow.jobs import Task, Workers
+from mind_core.workflow.pipeline import bundle_merge, bundle_merges, ensure_bundle, load_data
 from mind_core.workflow.scoring import merged_lists
 
 # The settings a sweep may vary (issue 9); interest_num is the default view. ``merge`` is not
@@ -73,16 +76,46 @@ def plan(base: MINDConfig, param: str, values: list, seeds: list[int]) -> list[M
 
 
 def run(dataset: str, base: MINDConfig, param: str, values: list, seeds: list[int],
-        progress=None, with_serving: bool = False, on_model=None) -> list[Bundle]:
-    """Train the sweep's missing models one after another; ``on_model(i, total, config,
-    trained)`` after each."""
+        progress=None, with_serving: bool = False, on_model=None,
+        workers: Workers | None = None) -> list[Bundle]:
+    """Train the sweep's missing models (reusing those built); ``on_model(i, total, config,
+    trained)`` after each. In this process one after another, or with ``workers``
+    (:class:`mind_core.workflow.jobs.Workers`) several at a time, each at one thread, this
+    process holding their locks; ``progress`` then gets every model's events, each with its
+    index in the sweep (``info["index"]``)."""
     configs = plan(base, param, values, seeds)
+    if workers is None:
+        out = []
+        for i, config in enumerate(configs):
+            bundle, trained = ensure_bundle(dataset, config, progress, with_serving=with_serving)
+            out.append(bundle)
+            if on_model:
+                on_model(i, len(configs), config, trained)
+        return out
+    name = load_data(dataset, base.max_length, base.protocol).encoded.name
+    paths = [default_bundle_path(c, name) for c in configs]
+    todo = [i for i, p in enumerate(paths) if not (p / "config.json").is_file()]
+    locks = []
+    try:
+        for i in todo:
+            locks.append(acquire(paths[i], f"{paths[i].name} (K={configs[i].interest_num})"))
+
+        def relay(event, info):
+            i = todo[info["index"]]
+            if progress is not None:
+                progress(event, {**info, "index": i})
+            if event == "saved" and on_model:
+                on_model(i, len(configs), configs[i], True)
+
+        workers.run(dataset, [Task(configs[i], paths[i]) for i in todo], relay, with_serving)
+    finally:
+        for lock in locks:
+            lock.release()
     out = []
     for i, config in enumerate(configs):
-        bundle, trained = ensure_bundle(dataset, config, progress, with_serving=with_serving)
-        out.append(bundle)
-        if on_model:
-            on_model(i, len(configs), config, trained)
+        out.append(ensure_bundle(dataset, config, progress, with_serving=with_serving)[0])
+        if on_model and i not in todo:
+            on_model(i, len(configs), config, False)
     return out
 
 

@@ -438,8 +438,8 @@ def test_no_model_message_and_build_button(home, tmp_path, monkeypatch):
     monkeypatch.setenv("MIND_CORE_DATA_DIR", str(empty))
     started = []
     monkeypatch.setattr(training.JobBoard, "start",
-                        lambda self, dataset, configs, name, with_serving=True, token=None:
-                        started.append([c.interest_num for c in configs]))
+                        lambda self, dataset, configs, name, with_serving=True, token=None,
+                        **follow: started.append([c.interest_num for c in configs]))
     app = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
     ok(app)
     assert any("No trained model for ml-100k" in w.value for w in app.warning)

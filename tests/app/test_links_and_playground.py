@@ -3,15 +3,18 @@ the Playground page over a small taste mixture whose models are built beforehand
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from test_app import MAIN, TIMEOUT, merged_table, ok, switch_page
 
 from mind_core.artifacts import load_bundle, model_name
 from mind_core.config import MINDConfig
 from mind_core.data.tastes import TastesConfig
+from mind_core.serving import PROJECTION_FILE
+from mind_core.serving.backends import ANNOY_FILE
 from mind_core.workflow import playground as pg
 from mind_core.workflow.defaults import START_CANDIDATES
-from mind_core.workflow.pipeline import ensure_bundle
 
 
 def app_with(query: dict):
@@ -108,16 +111,49 @@ KNOBS = TastesConfig(users=500, items=600, clusters=6, tastes=(2, 3), history=(2
 
 @pytest.fixture(scope="module")
 def taste_plan(home):
+    """A request trained as the page trains it: one job on the app's board, whose two warm
+    workers train the start's candidates, then (the start chosen on validation from them) the
+    K values asked, then the map's model's index and map."""
+    import time
+
+    from app.services import training
+
     plan = pg.plan(KNOBS, ks=(1, 4), seeds=(0,))
     pg.prepare(plan)
     assert plan.start is None and len(plan.configs) == len(START_CANDIDATES)
-    for config in plan.configs:  # the start's candidates first, as the page trains them
-        ensure_bundle(plan.dataset, config, with_serving=False)
-    plan = pg.settle(plan)  # chosen on validation from what was just built
-    assert plan.start in START_CANDIDATES
-    for config in plan.configs:  # then what the request asked
-        ensure_bundle(plan.dataset, config, with_serving=config.interest_num == 4)
+    board = training.JobBoard()
+    job = board.start(plan.dataset, pg.missing(plan), plan.dataset, with_serving=False,
+                      follow=lambda: pg.follow_up(plan), expect=pg.after_candidates(plan))
+    deadline = time.time() + 600
+    while job.state in ("queued", "running"):
+        assert time.time() < deadline, "the request did not finish"
+        time.sleep(0.5)
+    board.workers.close()
+    assert job.state == "done", (job.error, job.detail)
+    assert not job.locks and not list(Path(home["home"], "artifacts", plan.dataset).glob(
+        ".lock-*"))  # every lock let go, each as its model landed
+    # the candidates, K=1 of the start chosen, then the map of K=4 (a candidate)
+    request = job.request
+    assert [(m.config.interest_num, m.serve_only) for m in request.models] == [
+        (4, False)] * len(START_CANDIDATES) + [(1, False), (4, True)]
+    assert request.done() == len(request.models) and request.expected_more == 0
+    assert all(m.epochs for m in request.models if not m.serve_only)
+    plan = pg.settle(plan)
+    assert plan.start in START_CANDIDATES and not pg.missing(plan)
     return plan
+
+
+def test_a_request_trains_in_warm_workers_and_maps_one_model_last(home, taste_plan):
+    bundles = {b.config.interest_num: b for b in pg.built(taste_plan)}
+    assert sorted(bundles) == [1, 4]
+    for b in bundles.values():
+        assert b.metrics["trained_by"]["runner"] == "warm worker"
+    shown = pg.map_model(taste_plan)
+    assert shown.interest_num == 4
+    assert (Path(bundles[4].path) / ANNOY_FILE).is_file()
+    assert (Path(bundles[4].path) / PROJECTION_FILE).is_file()
+    assert not (Path(bundles[1].path) / ANNOY_FILE).exists()  # the figures need no index
+    assert pg.follow_up(taste_plan) == ([], [])  # nothing left
 
 
 def test_playground_reads_a_built_request(home, taste_plan):

@@ -47,3 +47,57 @@ def test_a_failure_in_the_child_is_raised_with_its_message(tmp_path):
     assert "no-such-dataset" in str(err.value)
     assert "Traceback" in err.value.detail
     assert not (tmp_path / "out").exists()
+
+
+def test_two_warm_workers_train_a_request_as_one_process_would_alone(dataset, tmp_path):
+    """Three models on two workers come back in the request's order, each bit for bit the
+    model trained alone in this process at one thread (which worker trained it, and after
+    what, changes nothing), and each bundle says how it was trained."""
+    import torch
+
+    from mind_core.workflow.jobs import Task, Workers
+    from mind_core.workflow.pipeline import train_bundle
+
+    configs = [MINDConfig(interest_num=k, seed=s, **TINY) for k, s in ((1, 0), (2, 0), (2, 1))]
+    events = []
+    with Workers(2, nice=0) as pool:
+        paths = pool.run(dataset, [Task(c, tmp_path / f"w{i}") for i, c in enumerate(configs)],
+                         progress=lambda e, info: events.append((e, info)))
+    assert paths == [tmp_path / f"w{i}" for i in range(3)]
+    saved = sorted(info["index"] for e, info in events if e == "saved")
+    assert saved == [0, 1, 2]
+    assert {info["index"] for e, info in events if e == "epoch"} == {0, 1, 2}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = train_bundle(dataset, configs[2], out=tmp_path / "alone", with_serving=False)
+    finally:
+        torch.set_num_threads(threads)
+    a = torch.load(paths[2] / "weights.pt", weights_only=True)
+    b = torch.load(alone / "weights.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert load_bundle(paths[2]).metrics["trained_by"] == {
+        "threads": 1, "runner": "warm worker", "workers": 2}
+    assert load_bundle(alone).metrics["trained_by"]["runner"] == "in process"
+
+
+def test_the_time_left_reads_the_epochs_and_the_finished_models():
+    """The estimate spreads what is left over the workers: a finished model's time stands in
+    for one not started, a running model's own epochs give its own."""
+    from mind_core.workflow.jobs import ModelProgress, RequestProgress
+
+    config = MINDConfig(epochs=30, patience=2)
+    req = RequestProgress([ModelProgress(config) for _ in range(4)], workers=2,
+                          expected_more=1)
+    assert req.seconds_left(now=0.0) is None  # nothing timed yet
+    req("config", {"index": 0})
+    req.models[0].started = 0.0
+    req.models[0].finished = 40.0  # the first took 40 s
+    req.models[1].started = 10.0
+    req.models[1].epochs = [{"epoch": 1, "best_epoch": 1, "seconds": 10.0},
+                            {"epoch": 2, "best_epoch": 2, "seconds": 10.0}]
+    # at t = 30: two epochs of 10 s done, early stopping ends after epoch 4 at the soonest,
+    # half an epoch of scoring: 25 s left; models 2, 3 and the one expected: 40 s each, on
+    # two lanes in order: 25 + 40 on one, 40 + 40 on the other
+    assert req.seconds_left(now=30.0) == 80.0
+    assert 0.0 < req.fraction(now=30.0) < 1.0
