@@ -223,12 +223,12 @@ def part_contended(runs: int) -> dict:
             ["nice", "-n", "19", sys.executable, "-m", "mind_core.cli", "build-defaults",
              "--background", "--dataset", "ml-100k", "--interest-num", "8", "--seeds", "0", "1",
              "2", "3", "--no-serving", "--no-start-choice"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(15)
         row = run_after(PLAYGROUND, home=False)
         row.update(path="with the chain", run=i, chain_running=chain.poll() is None)
         chain.kill()
-        log = chain.communicate()[1]
+        log = chain.communicate()[0]
         row["chain_paused"] = log.count("paused: the app is training")
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "figures"}, default=float),

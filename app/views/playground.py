@@ -107,10 +107,13 @@ def train_request(plan: pg.Plan) -> bool:
     two at a time, then what follows once the start is chosen
     (:func:`mind_core.workflow.playground.follow_up`), the map's model last; whether any
     training started."""
-    todo, serve = pg.follow_up(plan)
-    todo = [c for c in todo if not being_trained(plan.dataset, c)]
+    asked, serve = pg.follow_up(plan)
+    todo = [c for c in asked if not being_trained(plan.dataset, c)]
     if not todo and not serve:
-        return False
+        if asked:
+            st.info("This request's models are being trained already (by another session or "
+                    "process): the curve follows them as they land.")
+        return bool(asked)
     expect = 0 if plan.start is not None else pg.after_candidates(plan)
     what = ("the start's candidates, then the K values and seeds asked"
             if plan.start is None else f"{len(todo)} model(s)" if todo else "the map")

@@ -217,8 +217,8 @@ class ModelProgress:
     def seconds_left(self, now: float, typical: float | None) -> float | None:
         """Its time still to come: its epoch time (its own epochs' seconds, or before the
         first ends its batch rate) times the epochs early stopping still takes at the soonest,
-        plus half an epoch for the test scoring; ``typical`` (a finished model's time) while
-        it has no figure of its own, or has not started."""
+        plus half an epoch for the test scoring; ``typical`` (a finished model's time) before
+        it starts, less the time it has run while it gives no figure of its own."""
         if self.finished is not None:
             return 0.0
         if self.epochs:
@@ -230,6 +230,8 @@ class ModelProgress:
             per_batch = (now - self.first_batch[0]) / (self.batch["step"] - self.first_batch[1])
             per_epoch = per_batch * self.batch["steps"] * VALIDATION_SHARE
             until = min(self.config.epochs, 2 + self.config.patience)  # best at epoch 2: typical
+        elif self.started is not None and typical is not None:  # no figure of its own (an
+            return max(typical - (now - self.started), 0.1 * typical)  # index and map): ticks
         else:
             return typical
         return max(0.0, per_epoch * (until - len(self.epochs) - self._within() + 0.5))

@@ -117,16 +117,18 @@ def after_candidates(p: Plan) -> int:
     return len(p.ks) * len(p.seeds) - int(START_K in p.ks and 0 in p.seeds) + 1
 
 
-def run(p: Plan, workers: Workers, request: RequestProgress | None = None) -> Plan:
+def run(p: Plan, workers: Workers, request: RequestProgress | None = None,
+        with_map: bool = True) -> Plan:
     """The whole request on ``workers``: the dataset, the start's candidates, the K values
     and seeds asked, then the map's model's index and map (what the app's job board does with
     its own workers and locks). ``request`` follows every model (indices over the whole
-    request). Returns the plan as settled."""
+    request). ``with_map=False``: the figures only, no index or map. Returns the plan as
+    settled."""
     prepare(p)
     request = request if request is not None else RequestProgress([], workers=workers.n)
     while True:
         todo, serve = follow_up(p)
-        if not todo and not serve:
+        if not todo and (not serve or not with_map):
             return settle(p)
         choosing = settle(p).start is None
         first = request.add(todo or serve, serve_only=not todo)

@@ -95,6 +95,8 @@ def run(dataset: str, base: MINDConfig, param: str, values: list, seeds: list[in
     name = load_data(dataset, base.max_length, base.protocol).encoded.name
     paths = [default_bundle_path(c, name) for c in configs]
     todo = [i for i, p in enumerate(paths) if not (p / "config.json").is_file()]
+    # the costliest first, so that no long model is left to run alone on one core at the end
+    todo.sort(key=lambda i: -_cost(configs[i]))
     locks = []
     try:
         for i in todo:
@@ -117,6 +119,12 @@ def run(dataset: str, base: MINDConfig, param: str, values: list, seeds: list[in
         if on_model and i not in todo:
             on_model(i, len(configs), config, False)
     return out
+
+
+def _cost(config: MINDConfig) -> int:
+    """A rough cost of training ``config``: per-candidate attention scores every interest
+    against the catalogue (K × D), over windows of L behaviours."""
+    return config.interest_num * config.embed_dim * config.max_length
 
 
 def _rest(config: MINDConfig, param: str) -> str:

@@ -1,21 +1,18 @@
 """The Playground's request outside the app (:func:`mind_core.workflow.playground.run`, the
 benchmark's path): real warm workers train the start's candidates, the start is chosen on their
-validation figures, the K values asked follow, and the map's model gets its index and map
-last."""
+validation figures, and the K values asked follow. (The index and map built last are checked on
+the app's path, tests/app/test_links_and_playground.py, where the page draws them.)"""
 
 from __future__ import annotations
 
-from mind_core.artifacts import default_bundle_path
+from mind_core.artifacts import default_bundle_path, load_bundle
 from mind_core.data.tastes import TastesConfig
-from mind_core.serving import PROJECTION_FILE
 from mind_core.serving.backends import ANNOY_FILE
 from mind_core.workflow import playground as pg
-from mind_core.workflow.defaults import START_CANDIDATES
+from mind_core.workflow.defaults import START_CANDIDATES, start_config
 
 
 def test_run_builds_a_request_outside_the_app(tmp_path, monkeypatch):
-    """:func:`mind_core.workflow.playground.run`, the same request in any process (the
-    benchmark's path): candidates, the start, the K values asked, the map last."""
     from mind_core.workflow.jobs import RequestProgress, Workers
 
     monkeypatch.setenv("MIND_CORE_DATA_DIR", str(tmp_path))
@@ -23,10 +20,15 @@ def test_run_builds_a_request_outside_the_app(tmp_path, monkeypatch):
                          stickiness=0.8, stray=0.05, seed=1)
     request = RequestProgress([])
     with Workers(2, nice=0) as workers:
-        plan = pg.run(pg.plan(knobs, ks=(1,), seeds=(0,)), workers, request)
+        plan = pg.run(pg.plan(knobs, ks=(1,), seeds=(0, 1)), workers, request, with_map=False)
     assert plan.start in START_CANDIDATES and not pg.missing(plan)
-    assert [m.serve_only for m in request.models] == [False] * (len(START_CANDIDATES) + 1) + [
-        True]  # the map's model is K=1 here: trained, then served
-    shown = default_bundle_path(pg.map_model(plan), plan.dataset)
-    assert (shown / ANNOY_FILE).is_file() and (shown / PROJECTION_FILE).is_file()
-    assert pg.follow_up(plan) == ([], [])
+    # the candidates (K=4), then K=1 at seeds 0 and 1 of the start chosen; no map asked
+    assert [(m.config.interest_num, m.config.seed) for m in request.models] == [
+        (4, 0)] * len(START_CANDIDATES) + [(1, 0), (1, 1)]
+    assert request.done() == len(request.models) and request.expected_more == 1  # the map
+    for config in plan.configs:
+        bundle = load_bundle(default_bundle_path(config, plan.dataset))
+        assert bundle.config.max_length == start_config(pg.PROTOCOL, plan.start).max_length
+        assert bundle.metrics["trained_by"]["workers"] == 2
+        assert not (default_bundle_path(config, plan.dataset) / ANNOY_FILE).exists()
+    assert pg.follow_up(plan) == ([], [pg.map_model(plan)])  # what the app would build last
