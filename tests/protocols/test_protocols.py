@@ -188,7 +188,8 @@ def test_sweep_over_a_non_k_setting(model_home, capsys, tmp_path):
     out = tmp_path / "sweep.json"
     base = {**TINY_CONFIG, "epochs": 1}
     args = ["sweep", "--param", "temperature", "--values", "0.1", "0.5", "--seeds", "0", "1",
-            "--interest-num", "2", "--out", out, "--no-start-choice"]
+            "--interest-num", "2", "--out", out, "--no-start-choice",
+            "--workers", "0"]  # in this process (the workers: the merge sweep below)
     for key, value in base.items():
         args += [f"--{key.replace('_', '-')}",
                  *(map(str, value) if isinstance(value, tuple) else [str(value)])]
