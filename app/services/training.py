@@ -56,6 +56,7 @@ from mind_core.workflow.jobs import (
     Task,
     TrainingFailed,
     Workers,
+    shifted,
 )
 
 __all__ = ["Job", "JobBoard", "TrainingLocked", "TrainingRefused", "acquire_lock",
@@ -128,13 +129,11 @@ class Job:
     with_serving: bool = True  # also build the Annoy index and the UMAP map
     dataset_name: str = ""  # the folder under artifacts/ its bundles go to
     follow: Callable[[], tuple[list[MINDConfig], list[MINDConfig]]] | None = None
-    serve: list[MINDConfig] = field(default_factory=list)
     request: RequestProgress = None  # per-model progress and the time left
 
     def __post_init__(self):
         if self.request is None:
-            self.request = RequestProgress([ModelProgress(c) for c in self.configs],
-                                           expected_more=int(self.follow is not None))
+            self.request = RequestProgress([ModelProgress(c) for c in self.configs])
 
     @property
     def current(self) -> int:
@@ -277,9 +276,9 @@ class JobBoard:
     def _steps(self, job: Job, dataset_name: str) -> None:
         """The job's models, then its follow-ups', then the index and map it serves."""
         self._train(job, job.configs, 0, dataset_name)
+        serve = []
         while job.follow is not None:
             more, serve = job.follow()
-            job.serve = serve
             trained = {model_name(c) for c in job.configs}
             more = self._claim(job, [c for c in more if model_name(c) not in trained])
             if not more:
@@ -288,15 +287,15 @@ class JobBoard:
             job.configs.extend(more)
             self._train(job, more, first, dataset_name)
         job.request.expected_more = 0
-        if job.serve:  # the index and map last: the figures first
-            first = job.request.add(job.serve, serve_only=True)
+        if serve:  # the index and map last: the figures first
+            first = job.request.add(serve, serve_only=True)
             self.workers.run(job.dataset, [Task(c, default_bundle_path(c, dataset_name),
-                                                serve_only=True) for c in job.serve],
-                             progress=_shifted(job, first))
+                                                serve_only=True) for c in serve],
+                             progress=shifted(job.progress, first))
 
     def _train(self, job: Job, configs: list[MINDConfig], first: int, dataset_name: str) -> None:
         tasks = [Task(c, default_bundle_path(c, dataset_name)) for c in configs]
-        for path in self.workers.run(job.dataset, tasks, progress=_shifted(job, first),
+        for path in self.workers.run(job.dataset, tasks, progress=shifted(job.progress, first),
                                      with_serving=job.with_serving):
             job.paths.append(str(path))
 
@@ -313,12 +312,6 @@ class JobBoard:
             claimed.append(c)
         self.accepted_models += len(claimed)
         return claimed
-
-
-def _shifted(job: Job, first: int):
-    """The job's progress for a run whose task 0 is the job's model ``first``."""
-    return lambda event, info: job.progress(
-        event, {**info, "index": info["index"] + first} if "index" in info else info)
 
 
 @st.cache_resource

@@ -35,14 +35,19 @@ def tqdm_progress(desc: str):
             if state["bar"] is not None:
                 state["bar"].close()
                 state["bar"] = None
-            name = "Recall@50" if "valid_Recall@50" in info else "HR@50"
-            tqdm.write(f"{desc} epoch {info['epoch']:>2}: loss {info['loss']:.4f}  valid {name} "
-                       f"{info[f'valid_{name}']:.4f}  ({info['seconds']:.1f}s, best epoch "
-                       f"{info['best_epoch']})")
+            tqdm.write(epoch_line(desc, info))
         elif event == "stage":
             tqdm.write(f"{desc} {info['message']}")
 
     return progress
+
+
+def epoch_line(desc: str, info: dict) -> str:
+    """One finished epoch (a training's "epoch" event) in a line, named by ``desc``."""
+    name = "Recall@50" if "valid_Recall@50" in info else "HR@50"
+    return (f"{desc} epoch {info['epoch']:>2}: loss {info['loss']:.4f}  valid {name} "
+            f"{info[f'valid_{name}']:.4f}  ({info['seconds']:.1f}s, best epoch "
+            f"{info['best_epoch']})")
 
 
 def config_from_args(args) -> MINDConfig:

@@ -15,6 +15,7 @@ from mind_core.cli.common import (
     bundle_and_data,
     config_from_args,
     ensure_start,
+    epoch_line,
     format_table,
     tqdm_progress,
 )
@@ -181,10 +182,8 @@ def epoch_lines(param: str, configs: list):
     def progress(event, info):
         if event == "epoch":
             c = configs[info["index"]]
-            name = "Recall@50" if "valid_Recall@50" in info else "HR@50"
-            print(f"  {param}={getattr(c, param, '')} seed={c.seed} epoch {info['epoch']:>2}: "
-                  f"loss {info['loss']:.4f}  valid {name} {info[f'valid_{name}']:.4f}  "
-                  f"({info['seconds']:.1f}s, best epoch {info['best_epoch']})", flush=True)
+            print(epoch_line(f"  {param}={getattr(c, param, '')} seed={c.seed}", info),
+                  flush=True)
 
     return progress
 

@@ -162,12 +162,11 @@ class Workers:
             self._start(min(self.n, len(tasks)))
             paths: dict[int, Path] = {}
             waiting = list(range(len(tasks)))
-            busy: dict[int, int] = {}  # slot -> task index
             try:
                 for child in self.children:
                     if waiting:
                         self._give(child, dataset, tasks, waiting.pop(0), with_serving,
-                                   progress, busy)
+                                   progress)
                 while len(paths) < len(tasks):
                     slot, kind, index, payload = self.events.get()
                     child = self.children[slot]
@@ -175,12 +174,11 @@ class Workers:
                         progress(payload[0], {**payload[1], "index": index})
                     elif kind == "saved":
                         paths[index] = Path(payload)
-                        busy.pop(slot, None)
                         if progress is not None:
                             progress("saved", {"index": index, "path": payload})
                         if waiting:
                             self._give(child, dataset, tasks, waiting.pop(0), with_serving,
-                                       progress, busy)
+                                       progress)
                     elif kind == "failed":
                         raise TrainingFailed(*payload)
                     elif kind == "exit":
@@ -192,9 +190,8 @@ class Workers:
                 raise
         return [paths[i] for i in range(len(tasks))]
 
-    def _give(self, child: _Child, dataset, tasks, index, with_serving, progress, busy) -> None:
+    def _give(self, child: _Child, dataset, tasks, index, with_serving, progress) -> None:
         task = tasks[index]
-        busy[child.slot] = index
         if progress is not None:
             progress("config", {"index": index, "of": len(tasks)})
         child.send({"index": index, "dataset": str(dataset), "config": asdict(task.config),
@@ -243,6 +240,7 @@ class ModelProgress:
             return 0.0
         return b["step"] / max(1, b["steps"])
 
+
 @dataclass
 class RequestProgress:
     """What a request of several models has done and what is left, fed by :class:`Workers`'
@@ -255,12 +253,11 @@ class RequestProgress:
     stages: list[str] = field(default_factory=list)
 
     def __call__(self, event: str, info: dict) -> None:
-        m = self.models[info["index"]] if "index" in info else None
-        if m is None:
-            if event == "stage":
-                self.stages.append(str(info.get("message", "")))
+        if event == "stage":
+            self.stages.append(str(info.get("message", "")))
+        if "index" not in info:
             return
-        now = time.time()
+        m, now = self.models[info["index"]], time.time()
         if event == "config":
             m.started = now
         elif event == "batch":
@@ -271,8 +268,6 @@ class RequestProgress:
             m.epochs.append(dict(info))
         elif event == "saved":
             m.finished = now
-        elif event == "stage":
-            self.stages.append(str(info.get("message", "")))
 
     def add(self, configs: list[MINDConfig], serve_only: bool = False) -> int:
         """Append a follow-up's models; returns the index of the first."""
@@ -284,9 +279,8 @@ class RequestProgress:
     def done(self) -> int:
         return sum(m.finished is not None for m in self.models)
 
-    def running(self) -> list[tuple[int, ModelProgress]]:
-        return [(i, m) for i, m in enumerate(self.models)
-                if m.started is not None and m.finished is None]
+    def running(self) -> list[ModelProgress]:
+        return [m for m in self.models if m.started is not None and m.finished is None]
 
     def fraction(self, now: float | None = None) -> float:
         """The share of the request done, a running model counting by its time spent
@@ -294,7 +288,7 @@ class RequestProgress:
         now = time.time() if now is None else now
         total = len(self.models) + self.expected_more
         part = 0.0
-        for _, m in self.running():
+        for m in self.running():
             spent, left = now - m.started, m.seconds_left(now, None)
             if left is not None and spent + left > 0:
                 part += spent / (spent + left)
@@ -309,7 +303,7 @@ class RequestProgress:
                 if m.finished is not None and m.started is not None and not m.serve_only]
         typical = statistics.median(took) if took else None
         if typical is None:  # none finished: a running model's own estimate stands in
-            whole = [now - m.started + left for _, m in self.running()
+            whole = [now - m.started + left for m in self.running()
                      if (left := m.seconds_left(now, None)) is not None]
             typical = max(whole) if whole else None
         left = [m.seconds_left(now, typical) for m in self.models]
@@ -317,6 +311,13 @@ class RequestProgress:
         if any(s is None for s in left):
             return None
         return _makespan([s for s in left if s > 0], self.workers)
+
+
+def shifted(progress, first: int):
+    """``progress`` for a :meth:`Workers.run` whose task 0 is model ``first`` of something
+    larger (a request, a job): every event's index moved by ``first``."""
+    return lambda event, info: progress(
+        event, {**info, "index": info["index"] + first} if "index" in info else info)
 
 
 def _makespan(seconds: list[float], workers: int) -> float:

@@ -22,7 +22,7 @@ from mind_core.evaluation.tastes import THRESHOLD, interest_clusters
 from mind_core.serving.backends import ANNOY_FILE
 from mind_core.serving.retrieval import recommend
 from mind_core.workflow.defaults import START_CANDIDATES, START_K, recorded_start, start_config
-from mind_core.workflow.jobs import RequestProgress, Task, Workers
+from mind_core.workflow.jobs import RequestProgress, Task, Workers, shifted
 from mind_core.workflow.pipeline import bundle_data
 from mind_core.workflow.scoring import OWN_N, dataset_truth
 from mind_core.workflow.start import choose_start
@@ -127,17 +127,15 @@ def run(p: Plan, workers: Workers, request: RequestProgress | None = None,
     prepare(p)
     request = request if request is not None else RequestProgress([], workers=workers.n)
     while True:
+        p = settle(p)
         todo, serve = follow_up(p)
         if not todo and (not serve or not with_map):
-            return settle(p)
-        choosing = settle(p).start is None
+            return p
         first = request.add(todo or serve, serve_only=not todo)
-        if choosing:
+        if p.start is None:  # the candidates: the K values and seeds asked follow
             request.expected_more = after_candidates(p)
         workers.run(p.dataset, [Task(c, default_bundle_path(c, p.dataset), serve_only=not todo)
-                                for c in todo or serve],
-                    lambda e, info, first=first: request(
-                        e, {**info, "index": info["index"] + first} if "index" in info else info))
+                                for c in todo or serve], shifted(request, first))
 
 
 def built(p: Plan) -> list[Bundle]:
