@@ -78,11 +78,11 @@ def background_notice(sel: state.Selection) -> None:
     the first page is served): say so, and rerun the page when one lands."""
     built = {e.k for e in sel.family_entries}
     missing = [k for k in DEFAULT_INTEREST_NUMS if k not in built]
-    if not missing or not catalog.building(sel.dataset):
+    if not missing:
         return
-    st.info(f"Building K={', '.join(map(str, missing))} in the background; the pages add "
-            "them when they land.", icon=":material/autorenew:")
-    poll_catalogue(sel.dataset, catalog.signature(sel.dataset))
+    if follow_catalogue(sel.dataset, catalog.building(sel.dataset)):
+        st.info(f"Building K={', '.join(map(str, missing))} in the background; the pages add "
+                "them when they land.", icon=":material/autorenew:")
 
 
 def user_pickers(sel: state.Selection) -> None:
@@ -199,9 +199,19 @@ def training_refusal() -> str | None:
 def refresh_when_built(dataset: str, configs: list, dataset_name: str) -> None:
     """While any of ``configs`` is being trained, poll every few seconds and rerun the page
     once the catalogue of models on disk changes."""
-    if not any(being_trained(dataset_name, c) for c in configs):
-        return
-    poll_catalogue(dataset, catalog.signature(dataset))
+    follow_catalogue(dataset, any(being_trained(dataset_name, c) for c in configs))
+
+
+def follow_catalogue(dataset: str, building: bool) -> bool:
+    """Keep the page on the models on disk: while ``building`` (checked by the caller before
+    this call), poll and rerun when one lands; once nothing is, rerun now if a model landed
+    after this run first read the disk (between that reading and the check: with nothing being
+    built, no poll would ever show it). Returns ``building``."""
+    if building:
+        poll_catalogue(dataset, catalog.signature(dataset))
+    elif catalog.changed_since_read(dataset):
+        st.rerun(scope="app")
+    return building
 
 
 @st.fragment(run_every=5.0)

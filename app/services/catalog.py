@@ -63,6 +63,15 @@ def signature(dataset: str, fresh: bool = False) -> tuple:
 RUN_KEY = "_run"  # the session's count of full runs (main.py)
 
 
+def changed_since_read(dataset: str) -> bool:
+    """Whether the models on disk changed since this run first read them (and this run reads
+    them anew from here on). For a page that found nothing being built: a model that landed
+    between its first reading and that check is in no figure yet, and with nothing being built
+    no poll is left to notice it."""
+    before = signature(dataset)
+    return signature(dataset, fresh=True) != before
+
+
 def read_signature(dataset: str) -> tuple:
     out = []
     for p in list_bundles(dataset):

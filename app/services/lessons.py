@@ -161,8 +161,12 @@ def k_lesson(summary: dict, n_items: int, metric: str) -> str:
                        "them")
     if not reasons:
         return ""
-    return (f"**Why K={c['b']} does not pay here:** " + "; ".join(reasons) + ". The Playground "
-            "and the `tastes` dataset under the future protocol show where it does.")
+    # "does not pay" only where the test says so; an open verdict is no gain *shown* yet
+    head = (f"Why K={c['b']} does worse here" if g["verdict"] == DIFFERS
+            else f"Why K={c['b']} shows no clear gain here")
+    pointer = ("" if "taste_recall" in one else " The Playground and the `tastes` dataset "
+               "under the future protocol show where several interests pay.")
+    return f"**{head}:** " + "; ".join(reasons) + "." + pointer
 
 
 def mean_sd(stat: dict, digits: int = 4) -> str:

@@ -15,9 +15,9 @@ from app.components import charts
 from app.components.theme import HELD_OUT_COLOR, badge, header_bar, interest_color, interest_name
 from app.components.widgets import (
     READABLE,
+    follow_catalogue,
     load_or_stop,
     page_header,
-    poll_catalogue,
     show_failure,
     without_paths,
 )
@@ -251,7 +251,7 @@ def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None, items,
                     "built for the seed noise floor, or \"Index and map\" off). The lists below "
                     "are complete.")
             return
-        if not catalog.building(dataset):
+        if not follow_catalogue(dataset, catalog.building(dataset)):
             st.info("This model has no map: it was built without its UMAP projection "
                     "(`mind-core build-index` adds it).")
             return
@@ -259,7 +259,6 @@ def interest_map(loaded: loaders.Loaded, row: int, rec, held: int | None, items,
         st.info("The map is being computed (UMAP places every movie and every user's "
                 "interests): it appears here when it lands. The lists below are ready.",
                 icon=":material/autorenew:")
-        poll_catalogue(dataset, catalog.signature(dataset))
         return
     items_xy = np.asarray(proj["items_xy"])
     interests_xy = np.asarray(proj["interests_xy"])[row]

@@ -136,10 +136,13 @@ def current_plan() -> pg.Plan | None:
 
 def results(plan: pg.Plan) -> None:
     """The request's figures, updated while its models train."""
-    running = [c for c in plan.configs if being_trained(plan.dataset, c)]
-    if running or (pg.missing(plan) and catalog.building(plan.dataset)):
-        # any process may be building them (another session's job, a CLI): poll the disk
+    # any process may be building them (another session's job, a CLI): poll the disk
+    building = (any(being_trained(plan.dataset, c) for c in plan.configs)
+                or bool(pg.missing(plan) and catalog.building(plan.dataset)))
+    if building:
         watch(plan, catalog.signature(plan.dataset))
+    elif catalog.changed_since_read(plan.dataset):  # the last landed after this run's reading
+        st.rerun(scope="app")
     if plan.start is None:
         st.info(f"**Choosing where this dataset's models start.** The K={START_K} seed-0 model "
                 f"is trained from each of {len(START_CANDIDATES)} starting points "

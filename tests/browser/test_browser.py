@@ -260,3 +260,105 @@ def test_the_address_carries_the_view_on_screen(home, server, page):
         expect(page.get_by_test_id("stException")).to_have_count(0)
         text = page.inner_text("body")
         assert not [f for f in folders if f in text], f"{name} shows a server path"
+
+
+def set_slider(page, label: str, values: tuple[int, ...]) -> None:
+    """Move a slider's thumbs (one per value, left to right) with the keyboard, a step a key,
+    until each reads its value (a select slider's thumb reads its option)."""
+    from playwright.sync_api import expect
+
+    thumbs = page.get_by_test_id("stSlider").filter(has_text=label).locator("input[type=range]")
+    expect(thumbs).to_have_count(len(values))
+    for i, value in enumerate(values):
+        thumb = thumbs.nth(i)
+
+        def now():
+            return int(re.sub(r"\D", "", thumb.get_attribute("aria-valuetext")))  # noqa: B023
+
+        thumb.focus()
+        for _ in range(200):
+            if now() == value:
+                break
+            page.keyboard.press("ArrowRight" if value > now() else "ArrowLeft")
+        assert now() == value, f"{label}: the thumb stays at {now()}, not {value}"
+
+
+def test_a_playground_request_draws_each_model_as_it_lands(home, server, page):
+    """The Playground's request, trained for real by the server's warm workers: the progress
+    table while it trains, the curve of the first model, then of K=1 and 4 as the second lands,
+    the map last, all without a reload (bug: the curve stayed on K=1 alone for 12 minutes).
+    Then the sidebar switches to the new dataset: the address moves in the same rerun, and
+    Compare shows that dataset's own merge (not the one picked on ml-100k) and its verdict on
+    the future protocol's Recall@50."""
+    from playwright.sync_api import expect
+
+    from mind_core.artifacts import default_bundle_path, load_bundle
+    from mind_core.data.tastes import TastesConfig, dataset_name
+    from mind_core.workflow import playground as pg
+
+    knobs = TastesConfig(users=500, items=600, clusters=6, tastes=(2, 3), history=(20, 30),
+                         stickiness=0.8, stray=0.05, seed=0)
+    name = dataset_name(knobs)
+    page.goto(f"{server}/playground")
+    expect(page.get_by_role("heading", name=re.compile("^Playground"))).to_be_visible()
+    settle(page)
+    set_slider(page, "Tastes per user", knobs.tastes)
+    set_slider(page, "Ratings per user", knobs.history)
+    set_slider(page, "Users", (knobs.users,))
+    page.get_by_test_id("stSelectbox").filter(has_text="Catalogue").click()
+    page.get_by_role("option", name="600 movies in 6 genres").click()
+    seeds = page.get_by_test_id("stMultiSelect").filter(has_text="Seeds")
+    for seed in (2, 1):  # seeds 0, 1, 2 -> 0
+        seeds.get_by_role("button", name=f"Remove {seed}").click()
+        expect(seeds.get_by_role("button", name=f"Remove {seed}")).to_have_count(0)
+    # the states the figures pass through, read by the page itself five times a second (a
+    # state may last a second or two); a reload would lose the record
+    page.evaluate("""() => {
+        window.seen = [];
+        setInterval(() => {
+            const text = document.body.textContent;
+            const state = text.includes("K=1 vs K=4: ") ? "both"
+                : text.includes("Train a second K value to compare.") ? "one"
+                : text.includes("The first model is training") ? "none" : null;
+            if (state && window.seen[window.seen.length - 1] !== state) window.seen.push(state);
+        }, 200);
+    }""")
+    page.get_by_role("button", name="Generate and train").click()
+
+    # the request as it trains: model by model, then each figure as its model lands
+    expect(page.get_by_text(re.compile(r"\d of \d models built"))).to_be_visible()
+    expect(page.get_by_role("heading", name="One user's tastes and the K=4 interests")) \
+        .to_be_visible(timeout=300_000)
+    expect(page.get_by_text("True tastes", exact=False).first).to_be_visible()
+    seen = page.evaluate("window.seen")
+    assert seen is not None, "the page was reloaded"
+    assert seen[0] == "none" and seen[-1] == "both" and "both" not in seen[:-1], seen
+    settle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    plan = pg.settle(pg.plan(knobs, ks=(1, 4), seeds=(0,)))
+    assert not pg.missing(plan)
+    merges = {}
+    for config in plan.configs:
+        bundle = load_bundle(default_bundle_path(config, name))
+        assert bundle.metrics["trained_by"]["runner"] == "warm worker"
+        merges[config.interest_num] = bundle.metrics["merge"]
+    assert not list((Path(home) / "artifacts" / name).glob(".lock-*"))  # every lock let go
+
+    # ml-100k with a merge picked by hand, then the sidebar to the taste mixture
+    from app.services.recs import MERGE_NAMES
+
+    picked = "quota" if merges[4] != "quota" else "round_robin"
+    page.goto(f"{server}/compare?dataset=ml-100k&merge={picked}")
+    expect(page.get_by_role("heading", name="Compare interest numbers")).to_be_visible()
+    settle(page)
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(
+        has_text="Dataset").click()
+    page.get_by_role("option", name=name).click()
+    expect(page).to_have_url(re.compile(rf"dataset={name}"))
+    expect(page).not_to_have_url(re.compile(rf"merge={picked}"))
+    expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Merge strategy")) \
+        .to_have_value(MERGE_NAMES[merges[4]])
+    expect(page.get_by_role("listitem").filter(has_text=re.compile(r"K=1 vs K=4: .*Recall@50"))
+           .first).to_be_visible()
+    settle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
