@@ -147,12 +147,12 @@ def figures(plan) -> dict:
     return out
 
 
-def part_playground(runs: int, knobs=None) -> dict:
+def part_playground(runs: int, knobs=None, paths=("before", "after")) -> dict:
     from mind_core.data.tastes import PLAYGROUND
 
     rows = []
     for i in range(runs):
-        for fn in (run_before, run_after):
+        for fn in [{"before": run_before, "after": run_after}[p] for p in paths]:
             row = fn(knobs or PLAYGROUND)
             row["run"] = i
             rows.append(row)
@@ -160,11 +160,12 @@ def part_playground(runs: int, knobs=None) -> dict:
                   flush=True)
             shutil.rmtree(os.environ["MIND_CORE_DATA_DIR"], ignore_errors=True)
     table = {}
-    for path in ("before", "after"):
+    for path in paths:
         mine = [r for r in rows if r["path"] == path]
         table[path] = {m: statistics.median(r[m] for r in mine)
                        for m in ("first_curve", "two_seeds", "three_seeds", "end")}
-    table["ratio"] = {m: table["before"][m] / table["after"][m] for m in table["after"]}
+    if len(paths) == 2:
+        table["ratio"] = {m: table["before"][m] / table["after"][m] for m in table["after"]}
     return {"runs": rows, "median": table,
             "figures": [r["figures"] for r in rows if r["path"] == "after"]}
 
@@ -267,11 +268,16 @@ def main() -> None:
                     default="playground")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--knobs", help="other knobs as JSON (a quick check of the script)")
+    ap.add_argument("--path", choices=("both", "before", "after"), default="both",
+                    help="playground: one path only (e.g. the after path of two checkouts, "
+                         "each run from its own folder, alternated by hand)")
     args = ap.parse_args()
     from mind_core.data.tastes import TastesConfig
 
     knobs = TastesConfig.from_knobs(json.loads(args.knobs)) if args.knobs else None
-    result = {"playground": lambda: part_playground(args.runs, knobs), "sweep": part_sweep,
+    paths = ("before", "after") if args.path == "both" else (args.path,)
+    result = {"playground": lambda: part_playground(args.runs, knobs, paths),
+              "sweep": part_sweep,
               "contended": lambda: part_contended(args.runs),
               "cheap": part_cheap}[args.part]()
     RESULTS.mkdir(parents=True, exist_ok=True)

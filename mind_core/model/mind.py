@@ -130,9 +130,12 @@ class B2IRouting(nn.Module):
         # inactive interests: -inf logits, so no weight after the softmax over interests
         inactive = torch.zeros(B, active.shape[1], 1, dtype=u_hat.dtype, device=u_hat.device)
         logits = self.init_logits[:, -L:] + inactive.masked_fill_(~active.unsqueeze(-1), -math.inf)
+        # With one interest the softmax over interests is 1 whatever the logits, so the
+        # iterations cannot change the capsule: skipped (the same values, bit for bit).
+        iters = self.iters if active.shape[1] > 1 else 1
         with torch.no_grad():  # the logit updates are not back-propagated through
             u_hat_fixed, keep_fixed = u_hat.detach(), keep.detach()
-            for _ in range(self.iters - 1):
+            for _ in range(iters - 1):
                 w = torch.softmax(logits, dim=1).mul_(keep_fixed)  # (B, K, L)
                 capsules = squash(torch.bmm(w, u_hat_fixed))  # (B, K, D)
                 logits = torch.baddbmm(logits, capsules, u_hat_fixed.transpose(1, 2))  # (B, K, L)

@@ -21,6 +21,7 @@ from mind_core.evaluation.ranking import CHUNK_USERS, exclusion_mask
 from mind_core.serving.merging import (
     MERGE_STRATEGIES,
     NEEDS_WEIGHTS,
+    diverse_arrays,
     history_shares,
     merge,
     merge_arrays,
@@ -74,6 +75,12 @@ def merged_tops(own_items: np.ndarray, own_scores: np.ndarray, strategy: str, n:
         return merge_arrays(own_items, own_scores, n)[0]
     if strategy in NEEDS_WEIGHTS and weights is None:
         raise ValueError(f"merge strategy {strategy!r} needs weights (E, K)")
+    if own_items.shape[1] == 1 and strategy in ONE_LIST_KEPT:
+        return _one_list(own_items, own_scores, strategy, n)
+    if strategy == "diverse":
+        if primary_genre is None:
+            raise ValueError("merge strategy 'diverse' needs primary_genre (genre code per item)")
+        return diverse_arrays(own_items, own_scores, n, primary_genre, lam)
     out = np.zeros((len(own_items), n), dtype=np.int64)
     # plain Python numbers once for all users: per-element numpy scalars cost ~10x more here
     all_items, all_scores = own_items.tolist(), own_scores.tolist()
@@ -86,4 +93,23 @@ def merged_tops(own_items: np.ndarray, own_scores: np.ndarray, strategy: str, n:
     return out
 
 
-__all__ = ["own_tops", "interest_weights", "merged_tops"]
+# With one interest (K=1), taking turns, an equal quota and history shares all give that
+# interest's own list back (quota ranked by score, ties by the lower code, as in
+# mind_core.serving.merging): read off the arrays instead of merged user by user in Python,
+# what a K=1 model's validation paid every epoch. ``diverse`` reorders even one list.
+ONE_LIST_KEPT = ("round_robin", "quota", "proportional")
+
+
+def _one_list(own_items, own_scores, strategy: str, n: int) -> np.ndarray:
+    m = min(n, own_items.shape[2])
+    items, scores = own_items[:, 0, :m], own_scores[:, 0, :m]
+    if strategy == "quota":
+        order = np.lexsort((items, -scores), axis=-1)  # by score, then by code
+        items = np.take_along_axis(items, order, -1)
+        scores = np.take_along_axis(scores, order, -1)
+    out = np.zeros((len(own_items), n), dtype=np.int64)
+    out[:, :m] = np.where(np.isfinite(scores), items, 0)
+    return out
+
+
+__all__ = ["own_tops", "interest_weights", "merged_tops", "ONE_LIST_KEPT"]

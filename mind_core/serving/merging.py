@@ -229,3 +229,27 @@ def merge_arrays(items: np.ndarray, scores: np.ndarray, n: int
     empty = ~np.isfinite(m_scores)
     return (np.where(empty, 0, m_items), m_scores, np.where(empty, -1, m_source))
 
+
+def diverse_arrays(items: np.ndarray, scores: np.ndarray, n: int, primary_genre: np.ndarray,
+                   lam: float = 0.5) -> np.ndarray:
+    """Vectorized ``diverse`` merge for many users at once: items/scores (U, K, M) -> merged
+    items (U, n) padded with 0. The greedy of :func:`merge` run for every user side by side
+    (each step one argmax per user over the same candidates in the same order, so the same
+    picks, ties included), instead of user by user in Python."""
+    U, K, M = items.shape
+    cands, cand_scores, _ = merge_arrays(items, scores, K * M)  # best per item, ranked
+    values = cand_scores.astype(np.float64)
+    genre = np.asarray(primary_genre)[cands]  # (U, C)
+    counts = np.zeros((U, int(np.max(primary_genre)) + 1))
+    left = np.isfinite(values)
+    rows = np.arange(U)
+    out = np.zeros((U, n), dtype=np.int64)
+    for step in range(min(n, K * M)):
+        gains = np.where(left, values - lam * np.take_along_axis(counts, genre, 1), -np.inf)
+        i = gains.argmax(1)
+        got = left[rows, i]  # a user whose candidates ran out takes nothing more
+        out[:, step] = np.where(got, cands[rows, i], 0)
+        left[rows, i] = False
+        counts[rows, genre[rows, i]] += got
+    return out
+

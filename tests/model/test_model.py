@@ -344,6 +344,27 @@ def test_routing_logit_updates_are_not_backpropagated(ml100k_encoded):
         torch.testing.assert_close(g, ref)
 
 
+def test_one_interest_skips_the_routing_iterations_and_loses_nothing(ml100k_encoded):
+    """With K=1 the softmax over interests is 1 whatever the logits, so the model skips the
+    iterations: its coupling weights equal, bit for bit, those of every iteration of Algorithm 1
+    written out (the capsule is the same op on the same weights)."""
+    config = MINDConfig(embed_dim=8, max_length=10, mlp_hidden=(8,), interest_num=1,
+                        routing_iters=5)
+    model = build_model(config, ml100k_encoded)
+    history = torch.tensor([[0, 0, 3, 9, 4, 7, 1, 2, 5, 6], [0, 0, 0, 0, 0, 0, 8, 3, 2, 11]])
+    u_hat, mask, weight = model.routing_inputs(history, model.items.table())
+    u_hat = u_hat.detach()
+    _, w = model.routing(u_hat, mask, torch.ones(2, 1, dtype=torch.bool), weight)
+
+    keep = mask.unsqueeze(1).to(u_hat.dtype) * weight  # (B, 1, L)
+    logits = model.routing.init_logits.expand(2, 1, 10)
+    for _ in range(config.routing_iters - 1):
+        capsules = squash(torch.bmm(torch.softmax(logits, dim=1) * keep, u_hat))
+        logits = logits + torch.bmm(capsules, u_hat.transpose(1, 2))
+    assert not torch.equal(logits, model.routing.init_logits.expand(2, 1, 10))  # they moved
+    assert torch.equal(w, torch.softmax(logits, dim=1) * keep)
+
+
 def test_mlp_hidden_defaults_to_twice_the_embedding():
     assert MINDConfig().mlp_hidden == (128,)
     assert MINDConfig(embed_dim=16).mlp_hidden == (32,)

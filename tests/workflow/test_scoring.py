@@ -14,10 +14,12 @@ from mind_core.evaluation.tastes import taste_figures
 from mind_core.serving import (
     MERGE_STRATEGIES,
     interest_weights,
+    merge,
     merged_tops,
     own_tops,
     recommend,
 )
+from mind_core.serving.lists import ONE_LIST_KEPT
 from mind_core.workflow.pipeline import (
     bundle_data,
     bundle_merge,
@@ -46,6 +48,49 @@ def test_all_users_lists_equal_serving_each_user_exactly(k4, strategy):
     for i in (0, 7, len(ev.users) // 2, len(ev.users) - 1):
         rec = recommend(bundle, data, int(ev.users[i]), n=20, merge=strategy, backend="exact")
         assert top[i].tolist() == [item for item, _, _ in rec.merged]
+
+
+@pytest.mark.parametrize("strategy", ONE_LIST_KEPT)
+def test_one_interest_keeps_its_own_list_as_merging_it_would(strategy):
+    """K=1's shortcut (the one list read off the arrays) against the merge user by user, on
+    lists with tied scores and lists cut short (no more items than the history leaves)."""
+    rng = np.random.default_rng(0)
+    E, m, n = 40, 12, 10
+    scores = np.sort(rng.integers(0, 6, size=(E, 1, m)).astype(np.float32), axis=-1)[..., ::-1]
+    items = np.stack([rng.permutation(np.arange(1, 30))[:m] for _ in range(E)])[:, None, :]
+    scores[::5, :, 7:] = -np.inf  # a short list: the rest is padding
+    items[::5, :, 7:] = 0
+    weights = rng.random((E, 1))
+    weights[::3] = 0.0  # no share: the interest still fills the list alone
+    fast = merged_tops(items, np.ascontiguousarray(scores), strategy, n, weights=weights)
+    for u in range(E):
+        lists = [[(int(i), float(s)) for i, s in zip(items[u, 0], scores[u, 0], strict=True)
+                  if np.isfinite(s)]]
+        want = [i for i, _, _ in merge(lists, n, strategy, weights=weights[u])]
+        assert fast[u].tolist() == want + [0] * (n - len(want)), u
+
+
+@pytest.mark.parametrize("K", [1, 4])
+def test_diverse_for_every_user_at_once_picks_as_merging_each_user(K):
+    """The vectorized greedy against the merge user by user: scores that tie, an item in
+    several interests' lists, short lists, and a user whose candidates run out before n."""
+    rng = np.random.default_rng(1)
+    E, m, n = 60, 8, 20
+    scores = np.sort(rng.integers(0, 5, size=(E, K, m)).astype(np.float32), axis=-1)[..., ::-1]
+    scores = np.ascontiguousarray(scores)
+    items = rng.integers(1, 25, size=(E, K, m))
+    for u in range(E):  # distinct within one interest's list, shared between lists
+        for k in range(K):
+            items[u, k] = rng.permutation(np.arange(1, 25))[:m]
+    scores[::4, :, 5:] = -np.inf
+    items[::4, :, 5:] = 0
+    genre = rng.integers(0, 4, size=25)
+    fast = merged_tops(items, scores, "diverse", n, genre)
+    for u in range(E):
+        lists = [[(int(i), float(s)) for i, s in zip(items[u, k], scores[u, k], strict=True)
+                  if np.isfinite(s)] for k in range(K)]
+        want = [i for i, _, _ in merge(lists, n, "diverse", genre)]
+        assert fast[u].tolist() == want + [0] * (n - len(want)), u
 
 
 def test_max_score_over_interest_tops_equals_the_full_ranking(k4):
