@@ -237,10 +237,12 @@ def diverse_arrays(items: np.ndarray, scores: np.ndarray, n: int, primary_genre:
     (each step one argmax per user over the same candidates in the same order, so the same
     picks, ties included), instead of user by user in Python."""
     U, K, M = items.shape
+    primary_genre = np.asarray(primary_genre)
+    assert primary_genre.min() >= 0, "genre codes index the counts: 0 = none, never negative"
     cands, cand_scores, _ = merge_arrays(items, scores, K * M)  # best per item, ranked
     values = cand_scores.astype(np.float64)
-    genre = np.asarray(primary_genre)[cands]  # (U, C)
-    counts = np.zeros((U, int(np.max(primary_genre)) + 1))
+    genre = primary_genre[cands]  # (U, C)
+    counts = np.zeros((U, int(primary_genre.max()) + 1))
     left = np.isfinite(values)
     rows = np.arange(U)
     out = np.zeros((U, n), dtype=np.int64)
