@@ -279,7 +279,7 @@ LONGEST_FIRST = (
     "tests/app/test_links_and_playground.py", "tests/app/test_app.py",
     "tests/training/test_distributed.py", "tests/serving/test_retrieval.py",
     "tests/app/test_sharing.py", "tests/protocols/test_protocols.py",
-    "tests/model/test_model.py", "tests/workflow/test_playground_run.py",
+    "tests/model/test_model.py",
     "tests/workflow/test_jobs.py", "tests/data/test_fetch.py", "tests/workflow/test_choosing.py",
     "tests/serving/test_projection.py", "tests/data/test_readers.py",
     "tests/artifacts/test_lock.py", "tests/data/test_movielens_csv.py",

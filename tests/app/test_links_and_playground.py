@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from test_app import MAIN, TIMEOUT, merged_table, ok, switch_page
 
-from mind_core.artifacts import load_bundle, model_name
+from mind_core.artifacts import default_bundle_path, load_bundle, model_name
 from mind_core.config import MINDConfig
 from mind_core.data.tastes import TastesConfig
+from mind_core.serving.backends import ANNOY_FILE
 from mind_core.workflow import playground as pg
-from mind_core.workflow.defaults import START_CANDIDATES
+from mind_core.workflow.defaults import START_CANDIDATES, start_config
 
 
 def app_with(query: dict):
@@ -108,15 +109,29 @@ KNOBS = TastesConfig(users=150, items=160, clusters=4, tastes=(2, 3), history=(1
 
 @pytest.fixture(scope="module")
 def taste_plan(home):
-    """A request's models (the start's candidates, the start chosen on validation, then K=1),
-    built as the page builds them, without the map. The page training it through its job
-    board, each figure drawn as its model lands and the map last, is walked in a real browser:
-    tests/browser/test_browser.py."""
-    from mind_core.workflow.jobs import Workers
+    """A request's models built as the page builds them, without the map, through
+    :func:`mind_core.workflow.playground.run` on real warm workers (the benchmark's path; the
+    page training it through its job board, each figure drawn as its model lands and the map
+    last, is walked in a real browser: tests/browser/test_browser.py). Checked here too, so the
+    request is trained once: the start's candidates (K=4) first, the start chosen on their
+    validation figures, then K=1 of that start; every bundle says two workers trained it."""
+    from mind_core.workflow.jobs import RequestProgress, Workers
 
+    request = RequestProgress([])
     with Workers(2, nice=0) as workers:
-        plan = pg.run(pg.plan(KNOBS, ks=(1, 4), seeds=(0,)), workers, with_map=False)
+        plan = pg.run(pg.plan(KNOBS, ks=(1, 4), seeds=(0,)), workers, request, with_map=False)
     assert plan.start in START_CANDIDATES and not pg.missing(plan)
+    assert [(m.config.interest_num, m.config.seed) for m in request.models] == [
+        (4, 0)] * len(START_CANDIDATES) + [(1, 0)]
+    assert request.done() == len(request.models) and request.expected_more == 1  # the map
+    for config in plan.configs:
+        path = default_bundle_path(config, plan.dataset)
+        bundle = load_bundle(path)
+        assert bundle.config.max_length == start_config(pg.PROTOCOL, plan.start).max_length
+        assert bundle.metrics["trained_by"] == {"threads": 1, "runner": "warm worker",
+                                                "workers": 2}
+        assert not (path / ANNOY_FILE).exists()
+    assert pg.follow_up(plan) == ([], [pg.map_model(plan)])  # what the app builds last
     return plan
 
 
