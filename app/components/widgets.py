@@ -3,6 +3,8 @@ to train missing models in the background."""
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from app.services import catalog, loaders, state, tables
@@ -202,13 +204,14 @@ def refresh_when_built(dataset: str, configs: list, dataset_name: str) -> None:
     follow_catalogue(dataset, any(being_trained(dataset_name, c) for c in configs))
 
 
-def follow_catalogue(dataset: str, building: bool) -> bool:
+def follow_catalogue(dataset: str, building: bool, poll=None) -> bool:
     """Keep the page on the models on disk: while ``building`` (checked by the caller before
     this call), poll and rerun when one lands; once nothing is, rerun now if a model landed
     after this run first read the disk (between that reading and the check: with nothing being
-    built, no poll would ever show it). Returns ``building``."""
+    built, no poll would ever show it). ``poll(signature)``: the page's own polling fragment
+    (default :func:`poll_catalogue`). Returns ``building``."""
     if building:
-        poll_catalogue(dataset, catalog.signature(dataset))
+        (poll or functools.partial(poll_catalogue, dataset))(catalog.signature(dataset))
     elif catalog.changed_since_read(dataset):
         st.rerun(scope="app")
     return building

@@ -5,6 +5,7 @@ beside their interests on the map."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import streamlit as st
 from app.components import charts
 from app.components.widgets import (
     READABLE,
+    follow_catalogue,
     page_header,
     show_failure,
     show_not_started,
@@ -136,13 +138,10 @@ def current_plan() -> pg.Plan | None:
 
 def results(plan: pg.Plan) -> None:
     """The request's figures, updated while its models train."""
-    # any process may be building them (another session's job, a CLI): poll the disk
-    building = (any(being_trained(plan.dataset, c) for c in plan.configs)
-                or bool(pg.missing(plan) and catalog.building(plan.dataset)))
-    if building:
-        watch(plan, catalog.signature(plan.dataset))
-    elif catalog.changed_since_read(plan.dataset):  # the last landed after this run's reading
-        st.rerun(scope="app")
+    # any process may be building them (another session's job, a CLI): follow the disk
+    follow_catalogue(plan.dataset, any(being_trained(plan.dataset, c) for c in plan.configs)
+                     or bool(pg.missing(plan) and catalog.building(plan.dataset)),
+                     poll=functools.partial(watch, plan))
     if plan.start is None:
         st.info(f"**Choosing where this dataset's models start.** The K={START_K} seed-0 model "
                 f"is trained from each of {len(START_CANDIDATES)} starting points "
