@@ -42,7 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mind_core.config import MINDConfig
-from mind_core.model.autograd import SQUASH_EPS, AttendedScore, SquashedSum
+from mind_core.model.autograd import SQUASH_EPS, AttendedScore, SquashedSum, softmax_over_interests
 
 # --- 1. Embedding & pooling layer -------------------------------------------------------------
 
@@ -136,10 +136,10 @@ class B2IRouting(nn.Module):
         with torch.no_grad():  # the logit updates are not back-propagated through
             u_hat_fixed, keep_fixed = u_hat.detach(), keep.detach()
             for _ in range(iters - 1):
-                w = torch.softmax(logits, dim=1).mul_(keep_fixed)  # (B, K, L)
+                w = softmax_over_interests(logits).mul_(keep_fixed)  # (B, K, L)
                 capsules = squash(torch.bmm(w, u_hat_fixed))  # (B, K, D)
                 logits = torch.baddbmm(logits, capsules, u_hat_fixed.transpose(1, 2))  # (B, K, L)
-        w = torch.softmax(logits, dim=1) * keep
+        w = softmax_over_interests(logits) * keep
         return SquashedSum.apply(w, u_hat), w  # the last iteration: the only one with gradients
 
 
@@ -198,7 +198,7 @@ def label_aware_attention(interests, target, active, pow_p: float):
     active (B, K) -> (B, D)."""
     scores = torch.bmm(interests, target.unsqueeze(-1)).squeeze(-1)  # (B, K)
     # mask after scaling: at p = 0, 0 · -inf would be NaN
-    weights = torch.softmax((pow_p * scores).masked_fill(~active, -math.inf), dim=1)
+    weights = softmax_over_interests((pow_p * scores).masked_fill(~active, -math.inf))
     return torch.bmm(weights.unsqueeze(1), interests).squeeze(1)  # (B, D)
 
 

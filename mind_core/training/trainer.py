@@ -86,12 +86,13 @@ def fit(config: MINDConfig, encoded, split, progress: Progress | None = None,
     the pipeline passes one that scores every merge, so the epoch kept is the best under the
     merge the model will serve with.
 
-    The same seed and thread count give the same model, bit for bit: multithreaded
+    The same seed gives the same model, bit for bit, at one thread or two: multithreaded
     scatter-adds (the backward of gathering behaviours from the item table) sum in a varying
-    order, so deterministic algorithms are switched on for the duration of the fit. Across
-    thread counts the matrix products may sum in another order: one epoch of the default model
-    at 1 and at 2 threads gave slightly different weights (their sums differ in the 10th
-    significant digit)."""
+    order, so deterministic algorithms are switched on for the duration of the fit, and the
+    softmax over interests is computed by ops whose values do not follow the thread count
+    (:func:`mind_core.model.autograd.softmax_over_interests`). Checked at one and two threads
+    (tests/model/test_model.py); other thread counts split the matrix products elsewhere and
+    are not promised."""
     previous = torch.are_deterministic_algorithms_enabled()
     previous_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True)
