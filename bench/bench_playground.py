@@ -7,7 +7,9 @@
   one after another, each with its Annoy index and UMAP map; the start's two candidates first,
   then (once the start is chosen) the K values and seeds asked, seed-major;
 - *after*: :func:`mind_core.workflow.playground.run` on two warm workers (one torch thread each):
-  the candidates two at a time, the rest two at a time, the map's model's index and map last.
+  the candidates two at a time, the rest two at a time as workers free up (the chosen start's
+  next model guessed while a candidate still trains), the map's model's index and map as soon
+  as nothing is left to hand out.
 
 It records when the first K curve can be drawn (K = 1 and 4 of the chosen start at seed 0),
 the two-seed verdict (seeds 0 and 1), the three-seed verdict (all six) and the end, from the
@@ -124,6 +126,13 @@ def run_after(knobs, home: bool = True) -> dict:
     truth = [(t, left, end - t) for t, left in samples if left is not None and end - t > 1]
     ratios = [left / real for _, left, real in truth]
     return {"path": "after", **milestones(landed, plan), "end": end, "start": plan.start,
+            # the models in the order they were handed out (K, seed, window): a start's K=1
+            # guessed before the choice shows as one of the chosen start's window, or as an
+            # extra model of the other's
+            "trained": [[m.config.interest_num, m.config.seed, m.config.max_length]
+                        for m in request.models if not m.serve_only],
+            "timeline": [[round(m.started - wall, 1), round(m.finished - wall, 1)]
+                         for m in request.models if m.started and m.finished],
             "estimate": {"samples": len(truth), "first_at": truth[0][0] if truth else None,
                          "median_ratio": statistics.median(ratios) if ratios else None,
                          "within_2x": (sum(0.5 <= r <= 2 for r in ratios) / len(ratios)

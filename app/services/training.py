@@ -56,7 +56,6 @@ from mind_core.workflow.jobs import (
     Task,
     TrainingFailed,
     Workers,
-    shifted,
 )
 
 __all__ = ["Job", "JobBoard", "TrainingLocked", "TrainingRefused", "acquire_lock",
@@ -111,10 +110,12 @@ def release_lock(path: Path) -> None:
 @dataclass
 class Job:
     """Models trained in the background for one request, two at a time on the board's warm
-    workers (:class:`mind_core.workflow.jobs.Workers`). ``follow()``, when given, is asked
-    once these are built for the request's next models (the playground's K values and seeds,
-    once its start is chosen): ``(configs, serve)``, ``serve`` being built models that get
-    their index and map last."""
+    workers (:class:`mind_core.workflow.jobs.Workers`). ``follow(busy, request)``, when given,
+    is asked whenever a worker is free and none of these is left to give, for the request's
+    next models (the playground's K values and seeds, once its start is chosen;
+    :func:`mind_core.workflow.playground.follow_up`): ``(configs, serve)``, ``serve`` being
+    built models that get their index and map once nothing is left to train. ``busy``: the
+    bundle paths training now; ``request``: this job's per-model progress."""
     id: str
     dataset: str
     configs: list[MINDConfig]
@@ -128,7 +129,8 @@ class Job:
     locks: dict[int, Path] = field(default_factory=dict)  # model index -> its lock file
     with_serving: bool = True  # also build the Annoy index and the UMAP map
     dataset_name: str = ""  # the folder under artifacts/ its bundles go to
-    follow: Callable[[], tuple[list[MINDConfig], list[MINDConfig]]] | None = None
+    follow: Callable[[list[Path], RequestProgress],
+                     tuple[list[MINDConfig], list[MINDConfig]]] | None = None
     request: RequestProgress = None  # per-model progress and the time left
 
     def __post_init__(self):
@@ -274,30 +276,29 @@ class JobBoard:
             job.locks.clear()
 
     def _steps(self, job: Job, dataset_name: str) -> None:
-        """The job's models, then its follow-ups', then the index and map it serves."""
-        self._train(job, job.configs, 0, dataset_name)
-        serve = []
-        while job.follow is not None:
-            more, serve = job.follow()
+        """The job's models, then its follow-ups' as workers free up (both kept busy across
+        the request's steps), then the index and map it serves."""
+        def more(busy: list[Task]) -> list[Task]:
+            train, serve = job.follow([t.out for t in busy], job.request)
             trained = {model_name(c) for c in job.configs}
-            more = self._claim(job, [c for c in more if model_name(c) not in trained])
-            if not more:
-                break
-            first = job.request.add(more)
-            job.configs.extend(more)
-            self._train(job, more, first, dataset_name)
-        job.request.expected_more = 0
-        if serve:  # the index and map last: the figures first
-            first = job.request.add(serve, serve_only=True)
-            self.workers.run(job.dataset, [Task(c, default_bundle_path(c, dataset_name),
-                                                serve_only=True) for c in serve],
-                             progress=shifted(job.progress, first))
+            train = self._claim(job, [c for c in train if model_name(c) not in trained])
+            if train:
+                job.request.add(train)
+                job.configs.extend(train)
+                return [Task(c, default_bundle_path(c, dataset_name)) for c in train]
+            if serve and not any(t.serve_only for t in busy):
+                job.request.add(serve, serve_only=True)
+                return [Task(c, default_bundle_path(c, dataset_name), serve_only=True)
+                        for c in serve]
+            return []
 
-    def _train(self, job: Job, configs: list[MINDConfig], first: int, dataset_name: str) -> None:
-        tasks = [Task(c, default_bundle_path(c, dataset_name)) for c in configs]
-        for path in self.workers.run(job.dataset, tasks, progress=shifted(job.progress, first),
-                                     with_serving=job.with_serving):
-            job.paths.append(str(path))
+        tasks = [Task(c, default_bundle_path(c, dataset_name)) for c in job.configs]
+        paths = self.workers.run(job.dataset, tasks, progress=job.progress,
+                                 with_serving=job.with_serving,
+                                 more=more if job.follow is not None else None)
+        job.paths.extend(str(path) for path, m in zip(paths, job.request.models, strict=True)
+                         if not m.serve_only)
+        job.request.expected_more = 0
 
     def _claim(self, job: Job, configs: list[MINDConfig]) -> list[MINDConfig]:
         """The follow-up's models this job can lock (one another process trains is left to

@@ -121,7 +121,8 @@ def train_request(plan: pg.Plan) -> bool:
             if plan.start is None else f"{len(todo)} model(s)" if todo else "the map")
     start_training(plan.dataset, plan.dataset, todo, False,
                    f"Training {what} on {plan.dataset} in the background, two at a time.",
-                   follow=lambda: pg.follow_up(plan), expect=expect)
+                   follow=lambda busy, request: pg.follow_up(plan, busy, request),
+                   expect=expect)
     return True
 
 

@@ -152,33 +152,54 @@ class Workers:
             c.slot = i
 
     def run(self, dataset: str, tasks: list[Task], progress=None,
-            with_serving: bool = False) -> list[Path]:
+            with_serving: bool = False, more=None) -> list[Path]:
         """Train ``tasks`` on ``dataset``; returns their bundle paths in the tasks' order.
         Blocks until all are written; raises :class:`TrainingFailed` at the first failure (the
-        other workers are stopped, the bundles already written stay)."""
+        other workers are stopped, the bundles already written stay).
+
+        ``more(busy)``, when given, is asked for further tasks whenever a worker is free and
+        none is waiting (``busy``: the tasks being trained now); what it returns is trained
+        too (its indices follow the tasks before it) and its paths returned after theirs. The
+        run ends when nothing is running and ``more`` has nothing. So a request whose next
+        models depend on what its first ones show keeps both workers busy across its steps."""
+        tasks = list(tasks)
+        if more is not None and not tasks:
+            tasks = list(more([]))
         if not tasks:
             return []
         with self.mutex:
-            self._start(min(self.n, len(tasks)))
+            self._start(self.n if more is not None else min(self.n, len(tasks)))
             paths: dict[int, Path] = {}
             waiting = list(range(len(tasks)))
-            try:
+            running: dict[int, int] = {}  # worker slot -> task index
+
+            def fill() -> None:  # every free worker takes the next task, asked for if none
                 for child in self.children:
-                    if waiting:
-                        self._give(child, dataset, tasks, waiting.pop(0), with_serving,
-                                   progress)
-                while len(paths) < len(tasks):
+                    if child.slot in running:
+                        continue
+                    if not waiting and more is not None:
+                        extra = list(more([tasks[i] for i in running.values()]))
+                        waiting.extend(range(len(tasks), len(tasks) + len(extra)))
+                        tasks.extend(extra)
+                    if not waiting:
+                        return
+                    running[child.slot] = waiting.pop(0)
+                    self._give(child, dataset, tasks, running[child.slot], with_serving,
+                               progress)
+
+            try:
+                fill()
+                while running:
                     slot, kind, index, payload = self.events.get()
                     child = self.children[slot]
                     if kind == "progress" and progress is not None:
                         progress(payload[0], {**payload[1], "index": index})
                     elif kind == "saved":
                         paths[index] = Path(payload)
+                        del running[slot]
                         if progress is not None:
                             progress("saved", {"index": index, "path": payload})
-                        if waiting:
-                            self._give(child, dataset, tasks, waiting.pop(0), with_serving,
-                                       progress)
+                        fill()
                     elif kind == "failed":
                         raise TrainingFailed(*payload)
                     elif kind == "exit":

@@ -3,6 +3,8 @@ the Playground page over a small taste mixture whose models are built beforehand
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from test_app import MAIN, TIMEOUT, merged_table, ok, switch_page
 
@@ -114,16 +116,23 @@ def taste_plan(home):
     page training it through its job board, each figure drawn as its model lands and the map
     last, is walked in a real browser: tests/browser/test_browser.py). Checked here too, so the
     request is trained once: the start's candidates (K=4) first, the start chosen on their
-    validation figures, then K=1 of that start; every bundle says two workers trained it."""
+    validation figures, then K=1 of that start (started, when the worker that built one
+    candidate is free before the other, from the candidate leading so far: a guess whose
+    miss costs one model of the other start); every bundle says two workers trained it."""
     from mind_core.workflow.jobs import RequestProgress, Workers
 
     request = RequestProgress([])
     with Workers(2, nice=0) as workers:
         plan = pg.run(pg.plan(KNOBS, ks=(1, 4), seeds=(0,)), workers, request, with_map=False)
     assert plan.start in START_CANDIDATES and not pg.missing(plan)
-    assert [(m.config.interest_num, m.config.seed) for m in request.models] == [
-        (4, 0)] * len(START_CANDIDATES) + [(1, 0)]
-    assert request.done() == len(request.models) and request.expected_more == 1  # the map
+    models = [m.config for m in request.models]
+    candidates = [start_config(pg.PROTOCOL, s, interest_num=4, seed=0) for s in START_CANDIDATES]
+    assert models[:2] == candidates
+    k1 = {s: replace(start_config(pg.PROTOCOL, s), interest_num=1, seed=0)
+          for s in START_CANDIDATES}
+    assert models[-1] == k1[plan.start]  # the chosen start's K=1, last or guessed right
+    assert models[2:-1] in ([], [k1[s] for s in START_CANDIDATES if s != plan.start])
+    assert request.done() == len(request.models) and request.expected_more <= 1  # the map
     for config in plan.configs:
         path = default_bundle_path(config, plan.dataset)
         bundle = load_bundle(path)

@@ -176,3 +176,34 @@ def test_a_bundle_finds_a_dataset_given_by_path(tmp_path, monkeypatch, capsys):
     forget_loaded_data()
     assert main(["evaluate", str(path)]) == 2
     assert "fingerprint" in capsys.readouterr().err
+
+
+def test_the_guess_while_a_start_candidate_trains_keeps_the_first_unless_clearly_behind(
+        tmp_path, monkeypatch):
+    """The Playground's free worker starts the next model of the start the candidates'
+    validation figures so far point to: none until each candidate has one, the first (the
+    defaults) unless another leads by GUESS_LEAD, as the choice keeps the first unless another
+    is clearly better; then that start's models seed by seed, the larger K first."""
+    from mind_core.workflow import playground as pg
+    from mind_core.workflow.jobs import ModelProgress, RequestProgress
+
+    monkeypatch.setenv("MIND_CORE_DATA_DIR", str(tmp_path))
+    knobs = TastesConfig(users=60, items=80, clusters=4, tastes=(2, 3), history=(14, 20),
+                         stickiness=0.8, stray=0.05, seed=0)
+    p = pg.plan(knobs, ks=(1, 4), seeds=(0, 1))
+    assert p.start is None and len(p.configs) == len(START_CANDIDATES)
+    models = [ModelProgress(c) for c in p.configs]  # the candidates, as a request holds them
+    request = RequestProgress(models)
+    key = f"valid_{pg.HEADLINE}"
+    models[0].epochs = [{key: 0.40}, {key: 0.50}]
+    assert pg.leading_start(p, request) is None  # the other has no figure yet
+    first, other = list(START_CANDIDATES)[:2]
+    models[1].epochs = [{key: 0.50 * (1 + pg.GUESS_LEAD) - 0.001}]
+    assert pg.leading_start(p, request) == first  # ahead, but not by the lead asked
+    models[1].epochs.append({key: 0.50 * (1 + pg.GUESS_LEAD) + 0.001})
+    assert pg.leading_start(p, request) == other
+    order = [(c.seed, c.interest_num) for c in sorted(pg.planned(p, other),
+                                                      key=pg.costliest_first)]
+    assert order == [(0, 4), (0, 1), (1, 4), (1, 1)]
+    # nothing is built: the candidates come first, and no guess is made while any is missing
+    assert pg.follow_up(p, (), request) == (p.configs, [])

@@ -34,20 +34,28 @@ def test_a_failure_in_the_child_is_raised_with_its_message(tmp_path):
 
 
 def test_two_warm_workers_train_a_request_as_one_process_would_alone(dataset, tmp_path):
-    """Three models on two workers come back in the request's order, each bit for bit the
-    model trained alone in this process at one thread (which worker trained it, and after
-    what, changes nothing), and each bundle says how it was trained."""
+    """Three models on two workers, all but the first handed out as workers free up, come
+    back in the request's order, each bit for bit the model trained alone in this process at
+    one thread (which worker trained it, and after what, changes nothing), and each bundle
+    says how it was trained."""
     import torch
 
     from mind_core.workflow.jobs import Task, Workers
     from mind_core.workflow.pipeline import train_bundle
 
     configs = [MINDConfig(interest_num=k, seed=s, **TINY) for k, s in ((1, 0), (2, 0), (2, 1))]
-    events = []
+    events, later, asked = [], [Task(c, tmp_path / f"w{i}") for i, c in enumerate(configs)], []
+
+    def more(busy):  # the request's next models, asked for as workers free up
+        asked.append([t.out for t in busy])
+        return [later.pop(0)] if later else []
+
     with Workers(2, nice=0) as pool:
-        paths = pool.run(dataset, [Task(c, tmp_path / f"w{i}") for i, c in enumerate(configs)],
+        paths = pool.run(dataset, [later.pop(0)], more=more,
                          progress=lambda e, info: events.append((e, info)))
     assert paths == [tmp_path / f"w{i}" for i in range(3)]
+    assert asked[0] == [tmp_path / "w0"]  # the second worker asked while the first trained
+    assert not later and len(asked) >= 3  # the run ended on an empty answer
     saved = sorted(info["index"] for e, info in events if e == "saved")
     assert saved == [0, 1, 2]
     assert sorted(info["index"] for e, info in events if e == "config") == [0, 1, 2]
