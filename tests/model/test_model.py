@@ -390,7 +390,7 @@ def test_same_seed_same_model_at_one_and_two_threads():
     split = build_split(encoded, 20)  # the windows longer than a vector register (16 floats)
     n = len(split.train_positions)
     batch = next(b for b in range(64, 128) if (n % b) % 2)  # an odd last batch
-    config = MINDConfig(embed_dim=8, max_length=20, epochs=2, batch_size=batch,
+    config = MINDConfig(embed_dim=8, max_length=20, epochs=1, batch_size=batch,
                         mlp_hidden=(16,))
     threads = torch.get_num_threads()
     weights, figures = [], []
