@@ -110,8 +110,8 @@ def follow_up(p: Plan, busy=(), progress: RequestProgress | None = None
     - While a candidate still trains and the other is built, with ``progress`` (the request's
       :class:`RequestProgress`): the next model of the candidate leading on validation so far
       (:func:`leading_start`), so that the free worker does not wait for the choice. A guess
-      that changes the order, never a figure: a wrong guess leaves one model of the other
-      start built.
+      that changes the order, never a figure: what a wrong guess started stays built, an
+      ordinary bundle of the other start (the page labels each model with its start).
     - ``serve``: the model whose index and map the page needs, as soon as it is built and
       nothing is left to train that is not already training (the figures come first)."""
     p = settle(p)
