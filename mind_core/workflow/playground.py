@@ -185,13 +185,14 @@ def run(p: Plan, workers: Workers, request: RequestProgress | None = None,
     prepare(p)
     request = request if request is not None else RequestProgress([], workers=workers.n)
     first = len(request.models)
-    if settle(p).start is None:
-        request.expected_more = after_candidates(p)
 
     def more(busy: list[Task]) -> list[Task]:
         train, serve = follow_up(p, [t.out for t in busy], request)
         serve = serve if with_map else []
+        opening = len(request.models) == first  # the request's first models
         request.add(train or serve, serve_only=not train)
+        if opening and settle(p).start is None:  # the candidates: what follows them, for
+            request.expected_more = after_candidates(p)  # the time left (set after adding)
         return [Task(c, default_bundle_path(c, p.dataset), serve_only=not train)
                 for c in train or serve]
 
