@@ -9,12 +9,14 @@ request needs and :func:`missing` what of it is not built yet.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from mind_core.artifacts.bundle import Bundle
+from mind_core.artifacts.lock import TrainingLocked
 from mind_core.artifacts.paths import default_bundle_path
 from mind_core.config import MINDConfig
 from mind_core.data.tastes import TastesConfig, dataset_name, ensure_tastes
@@ -35,6 +37,7 @@ HEADLINE = "Recall@50"  # the future protocol's figure the verdict reads
 
 PROTOCOL = "future"  # what a taste mixture declares (mind_core.data.tastes writes dataset.json)
 GUESS_LEAD = 0.02  # a candidate's relative lead on validation that makes it the guess
+CHOICE_WAIT = 60.0  # seconds a settle waits for another's choice of the start to be recorded
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,22 @@ def plan(knobs: TastesConfig, ks=DEFAULT_KS, seeds=DEFAULT_SEEDS) -> Plan:
                 seeds=tuple(seeds), start=record["chosen"])
 
 
-def settle(p: Plan) -> Plan:
+def settle(p: Plan, wait: float = CHOICE_WAIT) -> Plan:
     """``p`` once its start is chosen: chosen now (from the candidates' validation figures,
-    nothing trained) when every candidate is built; ``p`` itself while one is missing."""
+    nothing trained) when every candidate is built; ``p`` itself while one is missing.
+
+    Another session's page or the job board may be choosing at this moment (they all settle
+    the same plan, and the choice holds a lock): then its record is waited for, up to
+    ``wait`` seconds (the choice only scores the validation set), rather than the lock's
+    refusal raised on a page that merely shows the plan."""
     if p.start is not None or missing(p):
         return p
-    choose_start(p.dataset, PROTOCOL, with_serving=False)
+    try:
+        choose_start(p.dataset, PROTOCOL, with_serving=False)
+    except TrainingLocked:
+        deadline = time.monotonic() + wait
+        while recorded_start(p.dataset, PROTOCOL) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
     return plan(p.knobs, p.ks, p.seeds)
 
 

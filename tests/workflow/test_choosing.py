@@ -207,3 +207,34 @@ def test_the_guess_while_a_start_candidate_trains_keeps_the_first_unless_clearly
     assert order == [(0, 4), (0, 1), (1, 4), (1, 1)]
     # nothing is built: the candidates come first, and no guess is made while any is missing
     assert pg.follow_up(p, (), request) == (p.configs, [])
+
+
+def test_a_page_settling_while_another_chooses_the_start_waits_for_its_record(
+        tmp_path, monkeypatch):
+    """The job board and every session's page settle the same plan; the one that finds the
+    choice's lock held waits for the record instead of raising the lock's refusal (a page
+    showed 'TrainingLocked: choosing the start ... is already being trained')."""
+    import threading
+
+    from mind_core.artifacts.lock import acquire
+    from mind_core.workflow import playground as pg
+    from mind_core.workflow.defaults import start_path
+
+    monkeypatch.setenv("MIND_CORE_DATA_DIR", str(tmp_path))
+    knobs = TastesConfig(users=60, items=80, clusters=4, tastes=(2, 3), history=(14, 20),
+                         stickiness=0.8, stray=0.05, seed=0)
+    p = pg.plan(knobs, ks=(1, 4), seeds=(0,))
+    for config in p.configs:  # the candidates, as built (missing() reads their config files)
+        folder = pg.default_bundle_path(config, p.dataset)
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+    record = start_path(p.dataset, pg.PROTOCOL)
+    lock = acquire(record)  # another chooser, at work
+
+    def finish():
+        record.write_text(json.dumps({"chosen": "long", "changes": {}}))
+        lock.release()
+
+    threading.Timer(0.5, finish).start()
+    settled = pg.settle(p)
+    assert settled.start == "long" and [c.interest_num for c in settled.configs] == [1, 4]
