@@ -286,7 +286,7 @@ class JobBoard:
                 job.request.add(train)
                 job.configs.extend(train)
                 return [Task(c, default_bundle_path(c, dataset_name)) for c in train]
-            if serve and not any(t.serve_only for t in busy):
+            if serve:  # follow() leaves out what is busy
                 job.request.add(serve, serve_only=True)
                 return [Task(c, default_bundle_path(c, dataset_name), serve_only=True)
                         for c in serve]

@@ -70,9 +70,8 @@ def plan(knobs: TastesConfig, ks=DEFAULT_KS, seeds=DEFAULT_SEEDS) -> Plan:
                       for s in START_CANDIDATES]
         return Plan(knobs=knobs, dataset=name, base=candidates[0], configs=candidates,
                     ks=tuple(ks), seeds=tuple(seeds))
-    base = start_config(PROTOCOL, record["chosen"])
-    configs = [replace(base, interest_num=k, seed=s) for s in seeds for k in ks]
-    return Plan(knobs=knobs, dataset=name, base=base, configs=configs, ks=tuple(ks),
+    return Plan(knobs=knobs, dataset=name, base=start_config(PROTOCOL, record["chosen"]),
+                configs=planned(record["chosen"], ks, seeds), ks=tuple(ks),
                 seeds=tuple(seeds), start=record["chosen"])
 
 
@@ -100,10 +99,13 @@ def prepare(p: Plan, root: Path | None = None, progress=None) -> Path:
     return ensure_tastes(p.knobs, root, progress)
 
 
+def is_built(config: MINDConfig, dataset: str) -> bool:
+    return (default_bundle_path(config, dataset) / "config.json").is_file()
+
+
 def missing(p: Plan) -> list[MINDConfig]:
     """The plan's models not built yet (in the plan's order)."""
-    return [c for c in p.configs
-            if not (default_bundle_path(c, p.dataset) / "config.json").is_file()]
+    return [c for c in p.configs if not is_built(c, p.dataset)]
 
 
 def map_model(p: Plan) -> MINDConfig:
@@ -136,14 +138,14 @@ def follow_up(p: Plan, busy=(), progress: RequestProgress | None = None
             return todo, []
         leader = leading_start(p, progress)
         ahead = [] if leader is None else sorted(
-            (c for c in planned(p, leader) if default_bundle_path(c, p.dataset) not in busy
-             and not (default_bundle_path(c, p.dataset) / "config.json").is_file()),
+            (c for c in planned(leader, p.ks, p.seeds)
+             if default_bundle_path(c, p.dataset) not in busy and not is_built(c, p.dataset)),
             key=costliest_first)
         return ahead[:1], []
     if todo:
         return todo, []
     shown = default_bundle_path(map_model(p), p.dataset)
-    if shown in busy or not (shown / "config.json").is_file() or (shown / ANNOY_FILE).is_file():
+    if shown in busy or not is_built(map_model(p), p.dataset) or (shown / ANNOY_FILE).is_file():
         return [], []
     return [], [map_model(p)]
 
@@ -155,10 +157,10 @@ def costliest_first(config: MINDConfig) -> tuple[int, int]:
     return config.seed, -config.interest_num
 
 
-def planned(p: Plan, start: str) -> list[MINDConfig]:
-    """The K values and seeds of ``p`` from the start ``start`` (seed-major, as :func:`plan`)."""
+def planned(start: str, ks, seeds) -> list[MINDConfig]:
+    """The K values ``ks`` over ``seeds`` from the start ``start``, seed-major."""
     base = start_config(PROTOCOL, start)
-    return [replace(base, interest_num=k, seed=s) for s in p.seeds for k in p.ks]
+    return [replace(base, interest_num=k, seed=s) for s in seeds for k in ks]
 
 
 def leading_start(p: Plan, progress: RequestProgress) -> str | None:
@@ -234,8 +236,8 @@ def read(p: Plan, bundles: list[Bundle] | None = None) -> dict | None:
 
 
 __all__ = ["Plan", "plan", "settle", "PROTOCOL", "prepare", "missing", "built", "read",
-           "map_model", "follow_up", "costliest_first", "planned", "leading_start", "run",
-           "after_candidates", "DEFAULT_KS", "DEFAULT_SEEDS", "HEADLINE", "user_view",
+           "map_model", "is_built", "follow_up", "costliest_first", "planned", "leading_start",
+           "run", "after_candidates", "DEFAULT_KS", "DEFAULT_SEEDS", "HEADLINE", "user_view",
            "GUESS_LEAD"]
 
 

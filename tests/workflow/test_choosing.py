@@ -202,7 +202,7 @@ def test_the_guess_while_a_start_candidate_trains_keeps_the_first_unless_clearly
     assert pg.leading_start(p, request) == first  # ahead, but not by the lead asked
     models[1].epochs.append({key: 0.50 * (1 + pg.GUESS_LEAD) + 0.001})
     assert pg.leading_start(p, request) == other
-    order = [(c.seed, c.interest_num) for c in sorted(pg.planned(p, other),
+    order = [(c.seed, c.interest_num) for c in sorted(pg.planned(other, p.ks, p.seeds),
                                                       key=pg.costliest_first)]
     assert order == [(0, 4), (0, 1), (1, 4), (1, 1)]
     # nothing is built: the candidates come first, and no guess is made while any is missing
