@@ -12,8 +12,6 @@ each list when ``n <= m``, so ``m = n`` loses nothing.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -23,8 +21,10 @@ from mind_core.serving.merging import (
     NEEDS_WEIGHTS,
     diverse_arrays,
     history_shares,
-    merge,
     merge_arrays,
+    proportional_arrays,
+    quota_arrays,
+    round_robin_arrays,
 )
 
 
@@ -81,16 +81,11 @@ def merged_tops(own_items: np.ndarray, own_scores: np.ndarray, strategy: str, n:
         if primary_genre is None:
             raise ValueError("merge strategy 'diverse' needs primary_genre (genre code per item)")
         return diverse_arrays(own_items, own_scores, n, primary_genre, lam)
-    out = np.zeros((len(own_items), n), dtype=np.int64)
-    # plain Python numbers once for all users: per-element numpy scalars cost ~10x more here
-    all_items, all_scores = own_items.tolist(), own_scores.tolist()
-    for u in range(len(own_items)):
-        lists = [[(i, s) for i, s in zip(items, scores, strict=True) if math.isfinite(s)]
-                 for items, scores in zip(all_items[u], all_scores[u], strict=True)]
-        merged = merge(lists, n, strategy, primary_genre, lam,
-                       None if weights is None else weights[u])
-        out[u, :len(merged)] = [item for item, _, _ in merged]
-    return out
+    if strategy == "round_robin":
+        return round_robin_arrays(own_items, own_scores, n)
+    if strategy == "quota":
+        return quota_arrays(own_items, own_scores, n)
+    return proportional_arrays(own_items, own_scores, n, weights)
 
 
 # With one interest (K=1), taking turns, an equal quota and history shares all give that

@@ -255,3 +255,126 @@ def diverse_arrays(items: np.ndarray, scores: np.ndarray, n: int, primary_genre:
         counts[rows, genre[rows, i]] += got
     return out
 
+
+
+# --- every user at once: the strategies above, side by side -----------------------------------
+#
+# Validation scores every strategy on every validation user each epoch; user by user in Python
+# that cost more than the max_score ranking and the model's forward pass together. Each
+# function below runs the same loop as its strategy above for all users at once (one step of
+# the loop per step, over every user's lists), so it picks the same items, ties included.
+
+class _Lists:
+    """Every user's per-interest lists: items/scores (U, K, M), best first, padding non-finite,
+    and which items each user has taken so far."""
+
+    def __init__(self, items: np.ndarray, scores: np.ndarray, n: int):
+        self.items, self.scores = np.asarray(items), np.asarray(scores)
+        self.U, self.K, self.M = self.items.shape
+        self.finite = np.isfinite(self.scores)
+        self.rows = np.arange(self.U)
+        self.taken = np.zeros((self.U, int(self.items.max(initial=0)) + 1), dtype=bool)
+        self.out = np.zeros((self.U, n), dtype=np.int64)
+        self.out_scores = np.full((self.U, n), -np.inf, dtype=self.scores.dtype)
+        self.count = np.zeros(self.U, dtype=np.int64)
+        self.n = n
+
+    def next_free(self, k) -> tuple[np.ndarray, np.ndarray]:
+        """For list ``k`` of each user (an int, or (U,) one per user): whether it holds an item
+        not taken yet, and the position of its first, (U,) each."""
+        k = np.broadcast_to(k, (self.U,))
+        items = self.items[self.rows, k]  # (U, M)
+        free = self.finite[self.rows, k] & ~self.taken[self.rows[:, None], items]
+        return free.any(1), free.argmax(1)
+
+    def take(self, who: np.ndarray, k, pos: np.ndarray) -> None:
+        """Each user in the mask ``who`` appends the item at ``pos`` of their list ``k``."""
+        k = np.broadcast_to(k, (self.U,))
+        rows = self.rows[who]
+        item = self.items[rows, k[who], pos[who]]
+        self.out[rows, self.count[who]] = item
+        self.out_scores[rows, self.count[who]] = self.scores[rows, k[who], pos[who]]
+        self.taken[rows, item] = True
+        self.count[who] += 1
+
+    def fill_with_best(self) -> None:
+        """Each user short of ``n`` appends the best remaining items by their best score over
+        the lists (the ``max_score`` order), as the strategies do when their lists run dry."""
+        if (self.count >= self.n).all():
+            return
+        cands, cand_scores, _ = merge_arrays(self.items, self.scores, self.K * self.M)
+        free = np.isfinite(cand_scores) & ~self.taken[self.rows[:, None], cands]
+        slot = self.count[:, None] + np.cumsum(free, 1) - 1  # where each free item would go
+        keep = free & (slot < self.n)
+        rows, cols = np.nonzero(keep)
+        self.out[rows, slot[keep]] = cands[rows, cols]
+        self.out_scores[rows, slot[keep]] = cand_scores[rows, cols]
+        self.count += keep.sum(1)
+
+
+def round_robin_arrays(items: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """``round_robin`` for many users: items/scores (U, K, M) -> (U, n) items, padded with 0."""
+    lists = _Lists(items, scores, n)
+    for _ in range(n):  # a round: every interest takes its turn
+        progressed = False
+        for k in range(lists.K):
+            has, pos = lists.next_free(k)
+            who = has & (lists.count < n)
+            lists.take(who, k, pos)
+            progressed |= bool(who.any())
+        if not progressed:
+            break
+    return lists.out
+
+
+def quota_arrays(items: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """``quota`` for many users: items/scores (U, K, M) -> (U, n) items, padded with 0."""
+    lists = _Lists(items, scores, n)
+    live = lists.finite.any(2)  # (U, K)
+    n_live = np.maximum(live.sum(1), 1)
+    base, extra = n // n_live, n % n_live
+    order = np.cumsum(live, 1) - 1  # each live interest's place among the user's live ones
+    quota = np.where(live, base[:, None] + (order < extra[:, None]), 0)  # (U, K)
+    for k in range(lists.K):
+        got = np.zeros(lists.U, dtype=np.int64)
+        for _ in range(int(quota[:, k].max(initial=0))):
+            has, pos = lists.next_free(k)
+            who = has & (got < quota[:, k])
+            if not who.any():
+                break
+            lists.take(who, k, pos)
+            got += who
+    lists.fill_with_best()
+    ranked = np.lexsort((lists.out, -lists.out_scores), axis=1)  # by score, then by code
+    return np.take_along_axis(lists.out, ranked, 1)
+
+
+def proportional_arrays(items: np.ndarray, scores: np.ndarray, n: int,
+                        weights: np.ndarray) -> np.ndarray:
+    """``proportional`` for many users: items/scores (U, K, M), weights (U, K) -> (U, n)
+    items, padded with 0."""
+    lists = _Lists(items, scores, n)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (lists.U, lists.K) or not np.all(np.isfinite(weights)) \
+            or weights.min(initial=0) < 0:
+        raise ValueError(f"weights: expected ({lists.U}, {lists.K}) finite non-negative "
+                         f"numbers (one per user and interest), found shape {weights.shape}")
+    nonempty = lists.finite.any(2)
+    weights = np.where(nonempty, weights, 0.0)
+    weights = np.where((weights.sum(1) == 0)[:, None], nonempty.astype(np.float64), weights)
+    live = weights > 0
+    slots = np.zeros((lists.U, lists.K), dtype=np.int64)
+    for _ in range(n + lists.K):  # each step takes an item or retires a list
+        going = (lists.count < n) & live.any(1)
+        if not going.any():
+            break
+        # Sainte-Laguë: the live interest with the largest share / (2 slots + 1), first on ties
+        k = np.where(live, weights / (2 * slots + 1), -np.inf).argmax(1)
+        has, pos = lists.next_free(k)
+        retired = going & ~has
+        live[lists.rows[retired], k[retired]] = False
+        who = going & has
+        lists.take(who, k, pos)
+        slots[lists.rows[who], k[who]] += 1
+    lists.fill_with_best()
+    return lists.out

@@ -102,7 +102,16 @@ def user_recall(top: np.ndarray, split, ev, k: int = TOP_N) -> np.ndarray:
     """(E,) each user's share of targets in their top ``k`` (HR@k under leave-last-out, with
     one target): the per-user figure a paired comparison of two models reads."""
     sets = split.target_sets(ev)
-    return np.asarray([np.isin(t, row[:k]).mean() for row, t in zip(top, sets, strict=True)])
+    assert len(sets) == len(top)
+    sizes = np.asarray([len(t) for t in sets], dtype=np.int64)
+    rows = np.repeat(np.arange(len(sets)), sizes)
+    flat = np.concatenate(sets) if len(sets) else np.zeros(0, dtype=np.int64)
+    # every user's top k as a row of an (E, items) table: one lookup per target, no loop
+    in_top = np.zeros((len(top), int(max(top.max(initial=0), flat.max(initial=0))) + 1), bool)
+    in_top[np.arange(len(top))[:, None], top[:, :k]] = True
+    hits = np.bincount(rows, weights=in_top[rows, flat], minlength=len(sets))
+    with np.errstate(invalid="ignore"):  # a user without targets: NaN, as a mean of nothing
+        return hits / sizes
 
 
 __all__ = ["merged_lists", "score_merges", "dataset_truth", "user_recall", "OWN_N",

@@ -11,6 +11,7 @@ from mind_core.artifacts.bundle import load_bundle
 from mind_core.data.tastes import TastesConfig, generate_tastes
 from mind_core.evaluation.ranking import eval_set_metrics
 from mind_core.evaluation.tastes import taste_figures
+from mind_core.features.split import build_split
 from mind_core.serving import (
     MERGE_STRATEGIES,
     interest_weights,
@@ -28,7 +29,7 @@ from mind_core.workflow.pipeline import (
     load_data,
     report,
 )
-from mind_core.workflow.scoring import dataset_truth, full_ranking, score_merges
+from mind_core.workflow.scoring import dataset_truth, full_ranking, score_merges, user_recall
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,54 @@ def test_diverse_for_every_user_at_once_picks_as_merging_each_user(K):
                   if np.isfinite(s)] for k in range(K)]
         want = [i for i, _, _ in merge(lists, n, "diverse", genre)]
         assert fast[u].tolist() == want + [0] * (n - len(want)), u
+
+
+@pytest.mark.parametrize("strategy", ("round_robin", "quota", "proportional"))
+@pytest.mark.parametrize("K", [2, 4])
+def test_taking_turns_quotas_and_shares_for_every_user_at_once_pick_as_merging_each_user(
+        strategy, K):
+    """The array versions (what validation runs every epoch) against the merge user by user:
+    tied scores, an item in several interests' lists, short lists, an empty (inactive)
+    interest, a user with no items at all, users whose lists run dry before n, and shares
+    that are zero for some interests or for all."""
+    rng = np.random.default_rng(2)
+    E, m, n = 80, 8, 20
+    scores = np.sort(rng.integers(0, 5, size=(E, K, m)).astype(np.float32), axis=-1)[..., ::-1]
+    scores = np.ascontiguousarray(scores)
+    items = np.stack([[rng.permutation(np.arange(1, 25))[:m] for _ in range(K)]
+                      for _ in range(E)])
+    scores[::4, :, 5:] = -np.inf  # short lists
+    scores[1::6, -1, :] = -np.inf  # an inactive interest
+    scores[5] = -np.inf  # nothing at all
+    items[~np.isfinite(scores)] = 0
+    weights = rng.random((E, K))
+    weights[::3, 0] = 0.0
+    weights[2::7] = 0.0  # no share anywhere: equal say
+    fast = merged_tops(items, scores, strategy, n, weights=weights)
+    for u in range(E):
+        lists = [[(int(i), float(s)) for i, s in zip(items[u, k], scores[u, k], strict=True)
+                  if np.isfinite(s)] for k in range(K)]
+        want = [i for i, _, _ in merge(lists, n, strategy, weights=weights[u])]
+        assert fast[u].tolist() == want + [0] * (n - len(want)), (u, strategy)
+
+
+@pytest.mark.parametrize("protocol", ["leave_last_out", "future"])
+def test_each_users_recall_is_their_share_of_targets_in_the_top_k(ml100k_encoded, protocol):
+    """The per-user figure the paired choices read, for every user at once, against the
+    share counted user by user: one target (leave-last-out) or a set (future), lists that
+    hold a target twice over padding, and a cut-off shorter than the lists."""
+    split = build_split(ml100k_encoded, max_length=20, protocol=protocol)
+    ev = split.valid
+    sets = split.target_sets(ev)
+    rng = np.random.default_rng(3)
+    top = rng.integers(1, ml100k_encoded.n_items, size=(len(ev.users), 60))
+    top[::2, :5] = [t[:5].tolist() + [0] * (5 - len(t[:5])) for t in sets[::2]]  # some hits
+    top[::9, 30:] = 0  # padding
+    for k in (50, 20):
+        want = [np.isin(t, row[:k]).mean() for row, t in zip(top, sets, strict=True)]
+        got = user_recall(top, split, ev, k)
+        assert got.tolist() == want
+        assert 0 < got.mean() < 1
 
 
 def test_max_score_over_interest_tops_equals_the_full_ranking(k4):
