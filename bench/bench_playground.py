@@ -97,7 +97,7 @@ def run_before(knobs) -> dict:
     return {"path": "before", **milestones(landed, plan), "end": end, "start": plan.start}
 
 
-def run_after(knobs, home: bool = True) -> dict:
+def run_after(knobs, home: bool = True, warm: bool = True) -> dict:
     from mind_core.artifacts import foreground
     from mind_core.artifacts.paths import model_name
     from mind_core.workflow import playground as pg
@@ -116,16 +116,23 @@ def run_after(knobs, home: bool = True) -> dict:
             samples.append((time.perf_counter() - click, request.seconds_left()))
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    with Workers(2, nice=0) as workers, foreground.claim():  # as the app's board claims
+    with Workers(2, nice=0, warm_map=True) as workers, foreground.claim():  # as the board's
+        if warm:  # the workers started while the form was read, as the app's pages do
+            workers.warm()
+            workers.wait_ready()
+        click = time.perf_counter()
+        wall = time.time()
+        sampler.start()
         plan = pg.run(pg.plan(knobs, KS, SEEDS), workers, request)
         end = time.perf_counter() - click  # before the workers are let go
+        warmed = [c.warmed for c in workers.children] if warm else None
     done.set()
     landed = {model_name(m.config): m.finished - wall for m in request.models
               if not m.serve_only and m.finished is not None}
     truth = [(t, left, end - t) for t, left in samples if left is not None and end - t > 1]
     ratios = [left / real for _, left, real in truth]
     return {"path": "after", **milestones(landed, plan), "end": end, "start": plan.start,
+            "warmed": warmed,
             # the models in the order they were handed out (K, seed, window): a start's K=1
             # guessed before the choice shows as one of the chosen start's window, or as an
             # extra model of the other's

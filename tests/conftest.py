@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Pages that train start the board's workers ahead of a click (each compiling UMAP for ~20 s):
+# here they start with the request instead (tests/workflow/test_jobs.py warms them itself).
+os.environ.setdefault("MIND_WARM_WORKERS", "0")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, so
     os.environ["OMP_NUM_THREADS"] = "1"     # they and their child processes do not thrash
     import torch

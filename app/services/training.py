@@ -59,7 +59,7 @@ from mind_core.workflow.jobs import (
 )
 
 __all__ = ["Job", "JobBoard", "TrainingLocked", "TrainingRefused", "acquire_lock",
-           "being_trained", "board", "lock_path", "refusal", "release_lock"]
+           "being_trained", "board", "lock_path", "refusal", "release_lock", "warm_workers"]
 _held: dict[Path, Lock] = {}  # locks taken through acquire_lock, by path
 MAX_QUEUED = 3  # trainings waiting behind the running one
 MAX_APP_MODELS = 40  # models one server trains for its browsers (about 2 MB-40 MB each)
@@ -191,7 +191,8 @@ class JobBoard:
         self.wake = threading.Condition(self.mutex)
         self.accepted_models = 0  # models accepted for training since the server started
         self.worker: threading.Thread | None = None
-        self.workers = Workers(WORKERS)
+        # the Playground's map step then costs ~3 s instead of ~18 s (docs/benchmarks.md)
+        self.workers = Workers(WORKERS, warm_map=True)
 
     def active(self) -> list[Job]:
         return [j for j in self.jobs.values() if j.state in ("queued", "running")]
@@ -318,6 +319,15 @@ class JobBoard:
 @st.cache_resource
 def board() -> JobBoard:
     return JobBoard()
+
+
+def warm_workers() -> None:
+    """Start the board's workers while a person reads a page that trains, so that the click
+    does not pay their start (torch's imports, UMAP's compilation: docs/benchmarks.md).
+    ``MIND_WARM_WORKERS=0`` leaves them to start with the first request (the test suite, where
+    every page would otherwise start two processes)."""
+    if os.environ.get("MIND_WARM_WORKERS", "1").lower() not in ("0", "false", "no"):
+        board().workers.warm()
 
 
 def being_trained(dataset_name: str, config: MINDConfig) -> bool:

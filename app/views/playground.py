@@ -23,7 +23,7 @@ from app.components.widgets import (
 )
 from app.services import catalog, lessons, loaders, recs, state
 from app.services.shared import shared
-from app.services.training import being_trained, board
+from app.services.training import being_trained, board, warm_workers
 from mind_core.artifacts import model_name
 from mind_core.data.tastes import PLAYGROUND, TastesConfig, taste_datasets
 from mind_core.serving import PROJECTION_FILE
@@ -78,6 +78,8 @@ def knob_form() -> tuple[TastesConfig, list[int], list[int], bool]:
                               "worth reading (the first seed's curve comes first).")
         data_seed = c.number_input("Generator seed", 0, 999, d.seed)
         reason = training_refusal()
+        if not reason:  # the click is likely: the workers start while the form is read
+            warm_workers()
         go = st.form_submit_button("Generate and train", type="primary",
                                    icon=":material/play_arrow:", disabled=bool(reason),
                                    help=reason)

@@ -19,7 +19,7 @@ from app.components.widgets import (
 )
 from app.services import catalog, lessons, loaders, recs, state
 from app.services.shared import shared
-from app.services.training import being_trained, board
+from app.services.training import being_trained, board, warm_workers
 from app.views.no_model import require_model
 from mind_core import protocols
 from mind_core.artifacts import default_bundle_path
@@ -168,6 +168,8 @@ def launcher(sel, base: MINDConfig, param: str, dataset_name: str, paths: tuple)
                                  help="At least two seeds give a noise floor; three give a "
                                       "steadier one.")
         reason = training_refusal()
+        if not reason:  # the click is likely: the workers start while the form is read
+            warm_workers()
         submitted = st.form_submit_button("Train what is missing in the background",
                                           disabled=bool(reason), help=reason,
                                           type="primary")

@@ -66,6 +66,19 @@ def fit_projection(items: np.ndarray, interests: np.ndarray, active: np.ndarray,
             "metric": "cosine", "seconds": time.perf_counter() - t0}
 
 
+def warm_up() -> float:
+    """Pay UMAP's one-off cost now: its import and the numba compilation of the first fit and
+    transform (~11 s here, every new process: umap's kernels are not cached on disk), on a
+    small random catalogue, so that a process's first real map takes its own seconds only
+    (~2 s for the Playground's). Returns the seconds spent."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(64, 8)).astype(np.float32)
+    interests = rng.normal(size=(4, 2, 8)).astype(np.float32)
+    fit_projection(items, interests, np.ones((4, 2), dtype=bool), n_epochs=10)
+    return time.perf_counter() - t0
+
+
 def save_projection(path, projection: dict) -> None:
     """Write ``projection.npz`` (arrays and settings; no pickles)."""
     np.savez(path, items_xy=projection["items_xy"].astype(np.float32),
@@ -130,5 +143,5 @@ def nearest_items(bundle, item_code: int, n: int = 10, metric: str = "cosine"
     return [(int(i), float(scores[i])) for i in top]
 
 
-__all__ = ["fit_projection", "save_projection", "load_projection", "nearest_items",
+__all__ = ["fit_projection", "warm_up", "save_projection", "load_projection", "nearest_items",
            "PROJECTION_FILE", "DEFAULTS"]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,7 @@ from pathlib import Path
 import torch
 
 from mind_core.config import MINDConfig
+from mind_core.serving.projection import warm_up
 from mind_core.workflow.pipeline import ensure_bundle, forget_loaded_data, train_bundle
 
 EVENT = "@mind-core-job "  # prefix of the child's event lines (anything else is ignored)
@@ -75,15 +77,18 @@ class Task:
 class _Child:
     """One warm worker process and the thread that reads its events into a shared queue."""
 
-    def __init__(self, slot: int, events: queue.Queue, nice: int, threads: int, workers: int):
+    def __init__(self, slot: int, events: queue.Queue, nice: int, threads: int, workers: int,
+                 warm_map: bool = False):
         self.slot = slot
+        self.ready = threading.Event()  # set when the child has paid its one-off costs
+        self.warmed: dict = {}  # what it paid, in seconds (the child's "ready" event)
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mind_core.workflow.jobs"], text=True, bufsize=1,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
             env={**os.environ, "MIND_CORE_WORKER": json.dumps(
                 {"nice": nice, "threads": threads, "parent": os.getpid(),
-                 "workers": workers})})
+                 "workers": workers, "warm_map": warm_map})})
         self.reader = threading.Thread(target=self._read, args=(events,), daemon=True,
                                        name=f"training-worker-{slot}")
         self.reader.start()
@@ -91,7 +96,12 @@ class _Child:
     def _read(self, events: queue.Queue) -> None:
         for line in self.proc.stdout:
             if line.startswith(EVENT):
-                events.put((self.slot, *json.loads(line[len(EVENT):])))
+                kind, index, payload = json.loads(line[len(EVENT):])
+                if kind == "ready":
+                    self.warmed = payload
+                    self.ready.set()
+                    continue
+                events.put((self.slot, kind, index, payload))
         events.put((self.slot, "exit", None, None))
 
     def send(self, message: dict) -> None:
@@ -119,9 +129,11 @@ class Workers:
     hands a request's tasks out in order, each to the first worker free; the workers stay
     up between requests until :meth:`close` (or the end of a ``with`` block)."""
 
-    def __init__(self, n: int = WORKERS, nice: int = 19, threads: int = 1):
+    def __init__(self, n: int = WORKERS, nice: int = 19, threads: int = 1,
+                 warm_map: bool = False):
         assert n >= 1 and threads >= 1
         self.n, self.nice, self.threads = n, nice, threads
+        self.warm_map = warm_map  # each worker also compiles UMAP when it starts idle
         self.children: list[_Child] = []
         self.events: queue.Queue = queue.Queue()
         self.mutex = threading.Lock()  # one request at a time
@@ -137,6 +149,25 @@ class Workers:
             child.stop()
         self.children = []
 
+    def warm(self) -> None:
+        """Start the workers now, if they are not up, without waiting: each pays its one-off
+        costs (torch's imports; with ``warm_map``, UMAP's compilation, when no task is waiting
+        for it yet) before a request comes, instead of in its first model. Does nothing while a
+        request runs (its workers are up)."""
+        if self.mutex.acquire(blocking=False):
+            try:
+                self._start(self.n)
+            finally:
+                self.mutex.release()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Whether every started worker has paid its one-off costs, waiting up to
+        ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return all(c.ready.wait(None if deadline is None
+                                else max(0.0, deadline - time.monotonic()))
+                   for c in self.children)
+
     def _start(self, count: int) -> None:
         alive = [c for c in self.children if c.proc.poll() is None]
         for c in self.children:
@@ -147,7 +178,7 @@ class Workers:
             self.events.get_nowait()    # idle worker's exit is handled by restarting it)
         while len(self.children) < count:
             self.children.append(_Child(len(self.children), self.events, self.nice,
-                                        self.threads, self.n))
+                                        self.threads, self.n, self.warm_map))
         for i, c in enumerate(self.children):
             c.slot = i
 
@@ -382,12 +413,26 @@ def _emit(kind: str, index, payload) -> None:
     print(EVENT + json.dumps([kind, index, payload], default=float), flush=True)
 
 
+def _warm_up(setup: dict) -> dict:
+    """The one-off costs a process would otherwise pay in its first model, paid before any
+    task: torch's lazy imports (the deterministic mode imports torch._inductor, ~1.5 s) and,
+    with ``warm_map`` and no task waiting yet, UMAP's compilation (~20 s: a cold map costs
+    ~18 s where a warm one costs ~3). A task that comes during the compilation waits for it."""
+    t0 = time.perf_counter()
+    torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())
+    paid = {"torch": time.perf_counter() - t0}
+    if setup.get("warm_map") and not select.select([sys.stdin], [], [], 0)[0]:
+        paid["map"] = warm_up()
+    return paid
+
+
 def _child() -> None:
     """A warm worker: tasks from stdin, one JSON line each, until stdin ends; events to
     stdout."""
     setup = json.loads(os.environ["MIND_CORE_WORKER"])
     os.nice(setup["nice"])
     torch.set_num_threads(setup["threads"])
+    _emit("ready", None, _warm_up(setup))
     how = {"runner": "warm worker", "workers": setup["workers"]}
     for line in sys.stdin:
         task = json.loads(line)

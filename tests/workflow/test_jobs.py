@@ -74,6 +74,30 @@ def test_two_warm_workers_train_a_request_as_one_process_would_alone(dataset, tm
     assert load_bundle(alone).metrics["trained_by"]["runner"] == "in process"
 
 
+def test_workers_warmed_ahead_pay_their_start_before_the_request_and_train_it(dataset,
+                                                                              tmp_path):
+    """``warm()`` starts the workers without waiting; each reports its one-off costs paid
+    (torch's lazy imports; no map compiled unless asked); the request then runs on those
+    same processes, and warming again during it changes nothing."""
+    from mind_core.workflow.jobs import Task, Workers
+
+    with Workers(1, nice=0) as pool:
+        pool.warm()
+        assert len(pool.children) == 1
+        pid = pool.children[0].proc.pid
+        assert pool.wait_ready(120)
+        assert set(pool.children[0].warmed) == {"torch"}
+        assert pool.children[0].warmed["torch"] > 0
+
+        def more(busy):
+            pool.warm()  # a page opened while the request runs
+            return []
+
+        paths = pool.run(dataset, [Task(MINDConfig(**TINY), tmp_path / "m")], more=more)
+        assert paths == [tmp_path / "m"] and (tmp_path / "m" / "weights.pt").is_file()
+        assert [c.proc.pid for c in pool.children] == [pid]
+
+
 def test_the_time_left_reads_the_epochs_and_the_finished_models():
     """The estimate spreads what is left over the workers: a finished model's time stands in
     for one not started, a running model's own epochs give its own."""
