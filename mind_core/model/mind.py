@@ -214,6 +214,8 @@ def candidate_aware_scores(interests, candidates, active, pow_p: float):
         dots = torch.einsum("bkd,cd->bkc", interests, candidates)  # (B, K, C)
     else:
         dots = torch.bmm(interests, candidates.transpose(1, 2))
+    if interests.shape[1] == 1:  # one interest (always active): its weight is exactly 1, so
+        return dots[:, 0]  # the score is the dot product, gradient included, bit for bit
     # inactive interests get -inf before the softmax; skipped when every interest is active
     bias = None if bool(active.all()) else torch.zeros(
         active.shape, dtype=dots.dtype, device=dots.device).masked_fill(~active, -math.inf)

@@ -55,6 +55,10 @@ from mind_core.workflow.pipeline import ensure_bundle, forget_loaded_data, train
 EVENT = "@mind-core-job "  # prefix of the child's event lines (anything else is ignored)
 WORKERS = 2  # warm workers of a request: one per core of the machine this was measured on
 VALIDATION_SHARE = 1.15  # an epoch's time over its training batches' (validation: ~15%)
+# An index and map built by a worker that compiled UMAP ahead, over the time of a model of the
+# same request: ~3.5 s against ~22 s on the Playground's default request (docs/benchmarks.md);
+# a cold worker's map costs about a model (the compilation, ~15-20 s).
+WARM_SERVE_SHARE = 0.2
 
 
 class TrainingFailed(RuntimeError):
@@ -245,7 +249,8 @@ class Workers:
     def _give(self, child: _Child, dataset, tasks, index, with_serving, progress) -> None:
         task = tasks[index]
         if progress is not None:
-            progress("config", {"index": index, "of": len(tasks)})
+            progress("config", {"index": index, "of": len(tasks),
+                                "warm_map": bool(child.warmed.get("map"))})
         child.send({"index": index, "dataset": str(dataset), "config": asdict(task.config),
                     "out": str(task.out), "with_serving": with_serving,
                     "serve_only": task.serve_only, "env": _settings()})
@@ -256,6 +261,7 @@ class ModelProgress:
     """One model of a request as its worker reports it."""
     config: MINDConfig
     serve_only: bool = False  # its index and map are built, nothing trained
+    warm_map: bool = True  # its worker compiled UMAP ahead (known once it starts)
     started: float | None = None
     finished: float | None = None
     batch: dict = field(default_factory=dict)  # the last "batch" event
@@ -312,6 +318,7 @@ class RequestProgress:
         m, now = self.models[info["index"]], time.time()
         if event == "config":
             m.started = now
+            m.warm_map = bool(info.get("warm_map", True))
         elif event == "batch":
             m.batch = dict(info)
             if m.first_batch is None:
@@ -358,7 +365,9 @@ class RequestProgress:
             whole = [now - m.started + left for m in self.running()
                      if (left := m.seconds_left(now, None)) is not None]
             typical = max(whole) if whole else None
-        left = [m.seconds_left(now, typical) for m in self.models]
+        left = [m.seconds_left(now, typical if typical is None or not m.serve_only
+                               else typical * (WARM_SERVE_SHARE if m.warm_map else 1.0))
+                for m in self.models]
         left += [typical] * self.expected_more
         if any(s is None for s in left):
             return None

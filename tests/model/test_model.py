@@ -14,7 +14,7 @@ from mind_core.data.tables import make_dataset
 from mind_core.evaluation.ranking import evaluate_model, interest_scores
 from mind_core.features.encoding import encode
 from mind_core.features.split import build_split
-from mind_core.model.autograd import SquashedSum
+from mind_core.model.autograd import AttendedScore, SquashedSum
 from mind_core.model.mind import (
     build_model,
     candidate_aware_scores,
@@ -363,6 +363,23 @@ def test_one_interest_skips_the_routing_iterations_and_loses_nothing(ml100k_enco
         logits = logits + torch.bmm(capsules, u_hat.transpose(1, 2))
     assert not torch.equal(logits, model.routing.init_logits.expand(2, 1, 10))  # they moved
     assert torch.equal(w, torch.softmax(logits, dim=1) * keep)
+
+
+@pytest.mark.parametrize("pow_p", [0.0, 2.0, 10.0])
+def test_one_interest_scores_candidates_by_the_dot_product_as_the_attention_would(pow_p):
+    """With K=1 the attention's weight is exactly 1, so the candidate scores skip it: the
+    scores and the gradients they send back equal, bit for bit, the attention's own."""
+    g = torch.Generator().manual_seed(0)
+    interests = torch.randn(33, 1, 16, generator=g, requires_grad=True)
+    items = torch.randn(50, 16, generator=g, requires_grad=True)
+    upstream = torch.randn(33, 50, generator=g)
+    active = torch.ones(33, 1, dtype=torch.bool)
+    fast = candidate_aware_scores(interests, items, active, pow_p)
+    fast_grads = torch.autograd.grad((fast * upstream).sum(), (interests, items))
+    full = AttendedScore.apply(torch.einsum("bkd,cd->bkc", interests, items), None, pow_p)
+    full_grads = torch.autograd.grad((full * upstream).sum(), (interests, items))
+    assert torch.equal(fast, full)
+    assert all(torch.equal(a, b) for a, b in zip(fast_grads, full_grads, strict=True))
 
 
 def test_mlp_hidden_defaults_to_twice_the_embedding():

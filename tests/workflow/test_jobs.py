@@ -118,3 +118,21 @@ def test_the_time_left_reads_the_epochs_and_the_finished_models():
     # two lanes in order: 25 + 40 on one, 40 + 40 on the other
     assert req.seconds_left(now=30.0) == 80.0
     assert 0.0 < req.fraction(now=30.0) < 1.0
+
+
+def test_a_map_counts_as_a_fifth_of_a_model_when_its_worker_compiled_umap_ahead():
+    """The index and map of a request's last step: a fifth of a finished model's time on a
+    worker that compiled UMAP before the request (docs/benchmarks.md), a whole one on a cold
+    worker, where the compilation is most of it."""
+    from mind_core.workflow.jobs import WARM_SERVE_SHARE, ModelProgress, RequestProgress
+
+    config = MINDConfig()
+    req = RequestProgress([ModelProgress(config), ModelProgress(config, serve_only=True)],
+                          workers=2)
+    req.models[0].started, req.models[0].finished = 0.0, 20.0
+    assert req.seconds_left(now=20.0) == 20.0 * WARM_SERVE_SHARE  # not started yet
+    req("config", {"index": 1, "warm_map": False})
+    req.models[1].started = 20.0
+    assert req.seconds_left(now=21.0) == 19.0  # cold: a model's time, less the time run
+    req.models[1].warm_map = True
+    assert req.seconds_left(now=21.0) == 3.0
