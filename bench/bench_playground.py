@@ -6,7 +6,9 @@
 - *before*: what the app did until now: each job in a new child process that trains its models
   one after another, each with its Annoy index and UMAP map; the start's two candidates first,
   then (once the start is chosen) the K values and seeds asked, seed-major;
-- *after*: :func:`mind_core.workflow.playground.run` on two warm workers (one torch thread each):
+- *after*: :func:`mind_core.workflow.playground.run` on two warm workers (one torch thread each,
+  started and warmed before the click as the app's page starts them while its form is read:
+  torch's lazy imports and UMAP's compilation paid; ``warmed`` records the seconds):
   the candidates two at a time, the rest two at a time as workers free up (the chosen start's
   next model guessed while a candidate still trains), the map's model's index and map as soon
   as nothing is left to hand out.

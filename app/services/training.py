@@ -194,6 +194,16 @@ class JobBoard:
         # the Playground's map step then costs ~3 s instead of ~18 s (docs/benchmarks.md)
         self.workers = Workers(WORKERS, warm_map=True)
 
+    def warm(self) -> None:
+        """Start the workers ahead of a request (:meth:`Workers.warm`) and the thread that lets
+        them go :data:`WARM_SECONDS` after the last job, or after this if no job comes."""
+        with self.mutex:
+            self.workers.warm()
+            if self.worker is None or not self.worker.is_alive():
+                self.worker = threading.Thread(target=self._work, daemon=True,
+                                               name="training-worker")
+                self.worker.start()
+
     def active(self) -> list[Job]:
         return [j for j in self.jobs.values() if j.state in ("queued", "running")]
 
@@ -327,7 +337,7 @@ def warm_workers() -> None:
     ``MIND_WARM_WORKERS=0`` leaves them to start with the first request (the test suite, where
     every page would otherwise start two processes)."""
     if os.environ.get("MIND_WARM_WORKERS", "1").lower() not in ("0", "false", "no"):
-        board().workers.warm()
+        board().warm()
 
 
 def being_trained(dataset_name: str, config: MINDConfig) -> bool:

@@ -33,6 +33,7 @@ bundles are written by ``save_bundle`` as always: atomically, so a killed child 
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import select
@@ -166,11 +167,13 @@ class Workers:
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Whether every started worker has paid its one-off costs, waiting up to
-        ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        return all(c.ready.wait(None if deadline is None
-                                else max(0.0, deadline - time.monotonic()))
-                   for c in self.children)
+        ``timeout`` seconds (False at once if one has stopped)."""
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        for child in list(self.children):
+            while not child.ready.wait(0.1):
+                if child.proc.poll() is not None or time.monotonic() > deadline:
+                    return False
+        return True
 
     def _start(self, count: int) -> None:
         alive = [c for c in self.children if c.proc.poll() is None]

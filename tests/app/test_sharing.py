@@ -136,3 +136,22 @@ def test_being_trained_is_claimed_for_that_dataset_only():
     finally:
         del board.jobs[job.id]
     assert not training.being_trained("tastes-5c4bd5f0", config)
+
+
+def test_a_page_that_trains_starts_the_workers_ahead_and_the_board_lets_them_go(monkeypatch):
+    """Warming (what the Playground and Sweep pages do while their form is read) starts the
+    board's workers and the thread that lets them go after WARM_SECONDS without a job."""
+    from mind_core.workflow.jobs import Workers
+
+    monkeypatch.setattr(training, "WARM_SECONDS", 0.5)
+    board = training.JobBoard()
+    board.workers = Workers(1, nice=0)  # no UMAP compilation here: the jobs tests warm it
+    board.warm()
+    try:
+        thread = board.worker
+        assert len(board.workers.children) == 1 and thread.is_alive()
+        thread.join(30)
+        assert not thread.is_alive() and board.worker is None  # let go, workers closed:
+        assert board.workers.children == []
+    finally:
+        board.workers.close()
