@@ -361,16 +361,26 @@ class RequestProgress:
         model's own time left (:meth:`ModelProgress.seconds_left`; a model not started yet
         counts as long as the finished ones took), spread over the workers."""
         now = time.time() if now is None else now
-        took = [m.finished - m.started for m in self.models
-                if m.finished is not None and m.started is not None and not m.serve_only]
-        typical = statistics.median(took) if took else None
+        finished = [m for m in self.models
+                    if m.finished is not None and m.started is not None and not m.serve_only]
+        typical = statistics.median(m.finished - m.started for m in finished) \
+            if finished else None
         if typical is None:  # none finished: a running model's own estimate stands in
             whole = [now - m.started + left for m in self.running()
                      if (left := m.seconds_left(now, None)) is not None]
             typical = max(whole) if whole else None
-        left = [m.seconds_left(now, typical if typical is None or not m.serve_only
-                               else typical * (WARM_SERVE_SHARE if m.warm_map else 1.0))
-                for m in self.models]
+
+        def typical_for(m: ModelProgress) -> float | None:
+            """A finished model's time for ``m``: one of the same K if any (a K=1 model of
+            the Playground takes ~0.6 of a K=4 one), a fifth for a warm worker's map."""
+            if typical is None or m.serve_only:
+                return typical if typical is None or not m.warm_map \
+                    else typical * WARM_SERVE_SHARE
+            same = [f.finished - f.started for f in finished
+                    if f.config.interest_num == m.config.interest_num]
+            return statistics.median(same) if same else typical
+
+        left = [m.seconds_left(now, typical_for(m)) for m in self.models]
         left += [typical] * self.expected_more
         if any(s is None for s in left):
             return None

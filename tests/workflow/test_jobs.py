@@ -136,3 +136,17 @@ def test_a_map_counts_as_a_fifth_of_a_model_when_its_worker_compiled_umap_ahead(
     assert req.seconds_left(now=21.0) == 19.0  # cold: a model's time, less the time run
     req.models[1].warm_map = True
     assert req.seconds_left(now=21.0) == 3.0
+
+
+def test_a_model_not_started_counts_as_long_as_a_finished_one_of_its_own_k():
+    """Before it starts, a model counts a finished model's time of the same K when there is
+    one (the Playground's K=1 takes ~0.6 of its K=4), the median over all otherwise."""
+    from mind_core.workflow.jobs import ModelProgress, RequestProgress
+
+    k1, k4 = MINDConfig(interest_num=1), MINDConfig(interest_num=4)
+    req = RequestProgress([ModelProgress(k4), ModelProgress(k1), ModelProgress(k4),
+                           ModelProgress(MINDConfig(interest_num=2))], workers=1)
+    req.models[0].started, req.models[0].finished = 0.0, 30.0
+    req.models[1].started, req.models[1].finished = 0.0, 10.0
+    # left: K=4 as the K=4 took (30 s), K=2 as the median of all (20 s), on one worker
+    assert req.seconds_left(now=30.0) == 50.0
