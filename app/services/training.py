@@ -194,11 +194,12 @@ class JobBoard:
         # the Playground's map step then costs ~3 s instead of ~18 s (docs/benchmarks.md)
         self.workers = Workers(WORKERS, warm_map=True)
 
-    def warm(self) -> None:
-        """Start the workers ahead of a request (:meth:`Workers.warm`) and the thread that lets
-        them go :data:`WARM_SECONDS` after the last job, or after this if no job comes."""
+    def warm(self, with_map: bool = True) -> None:
+        """Start the workers ahead of a request (:meth:`Workers.warm`; ``with_map``: UMAP
+        compiled too, for a request that ends with a map) and the thread that lets them go
+        :data:`WARM_SECONDS` after the last job, or after this if no job comes."""
         with self.mutex:
-            self.workers.warm()
+            self.workers.warm(with_map)
             if self.worker is None or not self.worker.is_alive():
                 self.worker = threading.Thread(target=self._work, daemon=True,
                                                name="training-worker")
@@ -331,13 +332,15 @@ def board() -> JobBoard:
     return JobBoard()
 
 
-def warm_workers() -> None:
+def warm_workers(with_map: bool = True) -> None:
     """Start the board's workers while a person reads a page that trains, so that the click
-    does not pay their start (torch's imports, UMAP's compilation: docs/benchmarks.md).
+    does not pay their start (torch's imports; ``with_map``, for a page whose request ends
+    with a map, UMAP's compilation, which a task arriving meanwhile waits for:
+    docs/benchmarks.md).
     ``MIND_WARM_WORKERS=0`` leaves them to start with the first request (the test suite, where
     every page would otherwise start two processes)."""
     if os.environ.get("MIND_WARM_WORKERS", "1").lower() not in ("0", "false", "no"):
-        board().warm()
+        board().warm(with_map)
 
 
 def being_trained(dataset_name: str, config: MINDConfig) -> bool:

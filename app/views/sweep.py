@@ -169,7 +169,7 @@ def launcher(sel, base: MINDConfig, param: str, dataset_name: str, paths: tuple)
                                       "steadier one.")
         reason = training_refusal()
         if not reason:  # the click is likely: the workers start while the form is read
-            warm_workers()
+            warm_workers(with_map=False)  # a sweep trains no map: nothing to wait for
         submitted = st.form_submit_button("Train what is missing in the background",
                                           disabled=bool(reason), help=reason,
                                           type="primary")

@@ -154,11 +154,14 @@ class Workers:
             child.stop()
         self.children = []
 
-    def warm(self) -> None:
+    def warm(self, with_map: bool | None = None) -> None:
         """Start the workers now, if they are not up, without waiting: each pays its one-off
         costs (torch's imports; with ``warm_map``, UMAP's compilation, when no task is waiting
-        for it yet) before a request comes, instead of in its first model. Does nothing while a
-        request runs (its workers are up)."""
+        for it yet) before a request comes, instead of in its first model. ``with_map``, when
+        given, sets ``warm_map`` for the workers started now. Does nothing while a request
+        runs (its workers are up)."""
+        if with_map is not None:
+            self.warm_map = with_map
         if self.mutex.acquire(blocking=False):
             try:
                 self._start(self.n)

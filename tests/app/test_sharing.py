@@ -145,8 +145,8 @@ def test_a_page_that_trains_starts_the_workers_ahead_and_the_board_lets_them_go(
 
     monkeypatch.setattr(training, "WARM_SECONDS", 0.5)
     board = training.JobBoard()
-    board.workers = Workers(1, nice=0)  # no UMAP compilation here: the jobs tests warm it
-    board.warm()
+    board.workers = Workers(1, nice=0)
+    board.warm(with_map=False)  # as the Sweep page does (no UMAP compilation here)
     try:
         thread = board.worker
         assert len(board.workers.children) == 1 and thread.is_alive()
