@@ -110,10 +110,8 @@ def run_after(knobs, home: bool = True, warm: bool = True) -> dict:
     request = RequestProgress([])
     samples: list[tuple[float, float | None]] = []
     done = threading.Event()
-    click = time.perf_counter()
-    wall = time.time()
 
-    def sample():
+    def sample():  # from the click (set below, once the workers are warm)
         while not done.wait(2.0):
             samples.append((time.perf_counter() - click, request.seconds_left()))
 

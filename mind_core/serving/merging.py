@@ -256,7 +256,6 @@ def diverse_arrays(items: np.ndarray, scores: np.ndarray, n: int, primary_genre:
     return out
 
 
-
 # --- every user at once: the strategies above, side by side -----------------------------------
 #
 # Validation scores every strategy on every validation user each epoch; user by user in Python

@@ -376,9 +376,10 @@ class RequestProgress:
         def typical_for(m: ModelProgress) -> float | None:
             """A finished model's time for ``m``: one of the same K if any (a K=1 model of
             the Playground takes ~0.6 of a K=4 one), a fifth for a warm worker's map."""
-            if typical is None or m.serve_only:
-                return typical if typical is None or not m.warm_map \
-                    else typical * WARM_SERVE_SHARE
+            if typical is None:
+                return None
+            if m.serve_only:
+                return typical * WARM_SERVE_SHARE if m.warm_map else typical
             same = [f.finished - f.started for f in finished
                     if f.config.interest_num == m.config.interest_num]
             return statistics.median(same) if same else typical
