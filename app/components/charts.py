@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from app.components.theme import (
     BASELINE_COLOR,
+    CEILING_COLOR,
     HELD_OUT_COLOR,
     HISTORY_COLOR,
     TASTE_COLORS,
@@ -258,9 +259,10 @@ def metrics_vs_k(rows: list[dict], baseline: dict | None, metrics: list[str]):
 
 
 def metrics_with_bands(results: list[dict], baseline: dict | None, metrics: list[str],
-                       xlabel: str, categorical: bool = False):
+                       xlabel: str, categorical: bool = False, ceiling: dict | None = None):
     """One panel per metric against a setting's values: the mean over seeds as a line, a band
-    of ± one sd over seeds, each seed's own value as a faint dot, popularity dashed.
+    of ± one sd over seeds, each seed's own value as a faint dot, popularity dashed; with
+    ``ceiling`` (a taste mixture's oracle figures, mind_core.evaluation.ceiling), that dotted.
 
     ``results``: mind_core.workflow.sweep.summarize's rows (``value``,
     ``metrics[m] = {mean, sd, n}``, ``per_seed[m]`` optional)."""
@@ -302,6 +304,11 @@ def metrics_with_bands(results: list[dict], baseline: dict | None, metrics: list
                                      name="most popular", showlegend=i == 0,
                                      legendgroup="baseline",
                                      line=dict(color=BASELINE_COLOR, dash="dash")), row=r, col=c)
+        if ceiling and m in ceiling:
+            fig.add_trace(go.Scatter(x=[xs[0], xs[-1]], y=[ceiling[m]] * 2, mode="lines",
+                                     name="knows the tastes (ceiling)", showlegend=i == 0,
+                                     legendgroup="ceiling",
+                                     line=dict(color=CEILING_COLOR, dash="dot")), row=r, col=c)
         fig.update_xaxes(title_text=xlabel, row=r, col=c,
                          **({"type": "category"} if categorical else {"tickvals": xs}))
     # the legend sits above the panel titles (one row of panels: they would overlap)

@@ -21,4 +21,5 @@ def bands_chart(paths: tuple, param: str, n: int, merge: str | None, values: tup
     if param == "merge":  # the axis reads the names the merge pickers show
         rows = [{**r, "value": recs.value_name(param, r["value"])} for r in rows]
     return charts.frozen(charts.metrics_with_bands(rows, summary["popularity"],
-                                                   list(metrics), xlabel, categorical))
+                                                   list(metrics), xlabel, categorical,
+                                                   summary.get("ceiling")))

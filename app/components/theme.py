@@ -21,6 +21,7 @@ TASTE_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"
 HISTORY_COLOR = "#222222"
 HELD_OUT_COLOR = "#d62728"
 BASELINE_COLOR = "#7f7f7f"
+CEILING_COLOR = "#2ca02c"  # a taste mixture's oracle: the best any model could do
 
 
 def interest_color(k: int) -> str:

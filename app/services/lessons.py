@@ -101,6 +101,26 @@ def playground_reading(summary: dict) -> str:
             "what the users rate (few tastes, or tastes mixed too often to separate).")
 
 
+def ceiling_reading(summary: dict, metric: str) -> str:
+    """How close each K comes to the ranking that knows the users' tastes (a taste mixture's
+    ceiling, mind_core.evaluation.ceiling): how much there was to win at all."""
+    ceiling = (summary.get("ceiling") or {}).get(metric)
+    rows = [r for r in summary["results"] if metric in r["metrics"]]
+    if not ceiling or not rows:
+        return ""
+    shares = ", ".join(f"K={r['value']} {r['metrics'][metric]['mean'] / ceiling:.0%}"
+                       for r in rows)
+    text = (f"**How much there was to win.** A ranking that knows every user's tastes (read "
+            f"from the truth file: each taste's movies by popularity, weighted by where the "
+            f"user's last rating leaves them) reaches {metric} {ceiling:.3f}, the dotted line; "
+            f"the models get {shares} of it.")
+    if len(rows) >= 2:
+        first = rows[0]["metrics"][metric]["mean"]
+        text += (f" Even that ranking beats K={rows[0]['value']} by {ceiling / first - 1:+.0%}:"
+                 " about the most any model could gain over it on these knobs.")
+    return text
+
+
 def user_tastes_text(view: dict) -> str:
     """One user's true tastes, each with the interest that found it or a cross."""
     names = view["clusters"]

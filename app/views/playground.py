@@ -157,7 +157,8 @@ def results(plan: pg.Plan) -> None:
         st.info("The first model is training; its figures appear here when it is built.")
         return
     rows = summary["results"]
-    st.plotly_chart(charts.metrics_with_bands(rows, summary["popularity"], FIGURES, "K"),
+    st.plotly_chart(charts.metrics_with_bands(rows, summary["popularity"], FIGURES, "K",
+                                              ceiling=summary.get("ceiling")),
                     width="stretch", key="playground_curve")
     st.markdown(lessons.k_verdict(summary, pg.HEADLINE))
     table = {f"K={r['value']}": {m: lessons.mean_sd(r["metrics"][m], 3)
@@ -166,6 +167,7 @@ def results(plan: pg.Plan) -> None:
     st.dataframe(pd.DataFrame(table).T, width="stretch")
     st.caption(lessons.TASTE_FIGURES)
     st.markdown(lessons.playground_reading(summary))
+    st.markdown(lessons.ceiling_reading(summary, pg.HEADLINE))
     user_map(plan)
 
 

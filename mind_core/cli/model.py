@@ -147,6 +147,8 @@ def cmd_sweep(args) -> None:
                                      for m in metrics}
             for r in summary["results"]}
     rows["most popular"] = summary["popularity"]
+    if summary["ceiling"]:  # a taste mixture: the ranking that reads its truth file
+        rows["knows the tastes"] = summary["ceiling"]
     merge = "the strategy in each row" if param == sweep.MERGE else (
         args.merge or "each bundle's own")
     print(f"protocol: {base.protocol}; merge: {merge}; mean ± sd over seeds {args.seeds}")

@@ -43,6 +43,7 @@ class TruthCodes:
     clusters: list[str]  # cluster id -> genre name
     item_cluster: np.ndarray  # (I+1,) cluster of each item code; -1 for padding (code 0)
     tastes: np.ndarray  # (U, C) bool: user row u has taste c
+    stickiness: float | None = None  # the generator's chance to stay in a taste, if known
 
 
 def truth_codes(truth: Truth, encoded: Encoded) -> TruthCodes:
@@ -67,7 +68,8 @@ def truth_codes(truth: Truth, encoded: Encoded) -> TruthCodes:
     if rows:
         r, c = np.asarray(rows).T
         tastes[r, c] = True
-    return TruthCodes(clusters=list(truth.clusters), item_cluster=item_cluster, tastes=tastes)
+    return TruthCodes(clusters=list(truth.clusters), item_cluster=item_cluster, tastes=tastes,
+                      stickiness=float(truth.config.stickiness))
 
 
 # --- checks -----------------------------------------------------------------------------------

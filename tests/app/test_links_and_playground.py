@@ -159,6 +159,10 @@ def test_playground_reads_a_built_request(home, taste_plan):
     assert any(taste_plan.dataset in s.value for s in app.subheader)
     assert any(p.proto.spec for p in app.get("plotly_chart"))
     assert any("cannot tell yet" in m.value for m in app.markdown)  # one seed: no spread
+    # the ranking that knows the tastes: its line on the curve and how close each K comes
+    assert any("knows the tastes (ceiling)" in p.proto.spec for p in app.get("plotly_chart"))
+    assert any("How much there was to win" in m.value and "K=4" in m.value
+               for m in app.markdown)
     figures = next(d.value for d in app.dataframe if "taste_recall" in d.value.columns)
     assert list(figures.index) == ["K=1", "K=4"]
 

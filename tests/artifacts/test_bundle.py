@@ -528,6 +528,7 @@ def test_sweep_reuses_bundles(bundles, model_home, capsys, tmp_path):
         assert entry["train_seconds"]["mean"] == recorded["train_seconds"]
     assert result["popularity"] == pytest.approx(
         stored_metrics(bundles[1])["baselines"]["popularity"], abs=1e-9)
+    assert result["ceiling"] is None  # no truth file: no oracle to read it
     assert any(x.startswith("most popular") for x in stdout.splitlines())
 
 
