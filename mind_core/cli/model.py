@@ -83,7 +83,10 @@ def cmd_evaluate(args) -> None:
             if choice.get("rule") == AUTO else "")
         print(f"protocol: {out['protocol']}; MIND rows under the bundle's merge, "
               f"{out['merge']}{how}")
-        print(format_table(out["models"], metrics))
+        rows = dict(out["models"])
+        if out["ceiling"]:  # a taste mixture: the ranking that reads its truth file
+            rows["knows the tastes"] = out["ceiling"]
+        print(format_table(rows, metrics))
         for name, by_merge in out["merges"].items():
             extra = [m for m in next(iter(by_merge.values())) if m.startswith(("purity",
                                                                               "taste_"))]

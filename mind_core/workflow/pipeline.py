@@ -23,6 +23,7 @@ from mind_core.config import MINDConfig
 from mind_core.data.fetch import data_dir, resolve_dataset_path
 from mind_core.data.readers import read_dataset
 from mind_core.errors import BundleError
+from mind_core.evaluation.ceiling import taste_ceiling
 from mind_core.evaluation.distinctness import interest_metrics
 from mind_core.evaluation.ranking import (
     eval_set_metrics,
@@ -270,7 +271,8 @@ def report(bundle: Bundle, data: Data) -> dict:
     ``{"bundle", "protocol", "merge", "models": {name: metrics}, "merges": {name: {strategy:
     metrics}}, "interests": {...}}``. ``models`` holds each MIND row under the bundle's merge
     (``merge``); ``merges`` the same models under every strategy, with the taste figures when
-    the dataset has a truth."""
+    the dataset has a truth; ``ceiling`` then the figures of the ranking that reads it
+    (:func:`taste_ceiling_of`), else None."""
     name = f"MIND K={bundle.config.interest_num}"
     merge = bundle_merge(bundle)
     merges = {name: bundle_merges(bundle, data)}
@@ -282,7 +284,16 @@ def report(bundle: Bundle, data: Data) -> dict:
         rows["MIND K=1"] = merges["MIND K=1"][merge]
     return {"bundle": bundle.name, "protocol": data.split.protocol, "merge": merge,
             "merge_choice": (bundle.metrics or {}).get("merge_choice"), "models": rows,
-            "merges": merges, "interests": interest_metrics(bundle, data)}
+            "merges": merges, "interests": interest_metrics(bundle, data),
+            "ceiling": taste_ceiling_of(bundle, data)}
+
+
+def taste_ceiling_of(bundle: Bundle, data: Data) -> dict | None:
+    """On a taste mixture, the test figures of the oracle that reads its truth
+    (:func:`mind_core.evaluation.ceiling.taste_ceiling`: about the most any model could reach);
+    None on a dataset without one."""
+    truth = dataset_truth(data, dataset_of(bundle))
+    return None if truth is None else taste_ceiling(data, truth)
 
 
 def export_embeddings(bundle: Bundle, data: Data, outdir: Path) -> Path:

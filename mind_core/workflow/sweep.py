@@ -23,7 +23,6 @@ from mind_core.artifacts.lock import acquire
 from mind_core.artifacts.paths import default_bundle_path
 from mind_core.config import MINDConfig, field_kind
 from mind_core.errors import BundleError
-from mind_core.evaluation.ceiling import taste_ceiling
 from mind_core.evaluation.distinctness import interest_metrics
 from mind_core.evaluation.overlap import (
     check_comparable,
@@ -37,11 +36,11 @@ from mind_core.workflow.jobs import Task, Workers
 from mind_core.workflow.pipeline import (
     bundle_merge,
     bundle_merges,
-    dataset_of,
     ensure_bundle,
     load_data,
+    taste_ceiling_of,
 )
-from mind_core.workflow.scoring import dataset_truth, merged_lists
+from mind_core.workflow.scoring import merged_lists
 
 # The settings a sweep may vary (issue 9); interest_num is the default view. ``merge`` is not
 # a training setting: its values re-score the same models (one per seed) under each strategy.
@@ -260,14 +259,6 @@ def summarize(bundles: list[Bundle], param: str, data, n: int = OVERLAP_N,
         "popularity": first.metrics.get("baselines", {}).get("popularity") if first else None,
         "ceiling": taste_ceiling_of(first, data) if first else None,
     }
-
-
-def taste_ceiling_of(bundle: Bundle, data) -> dict | None:
-    """On a taste mixture, the test figures of the oracle that reads its truth
-    (:func:`mind_core.evaluation.ceiling.taste_ceiling`: what any model could reach); None on
-    a dataset without one."""
-    truth = dataset_truth(data, dataset_of(bundle))
-    return None if truth is None else taste_ceiling(data, truth)
 
 
 def metric_gap(a: dict, b: dict, metric: str) -> dict:

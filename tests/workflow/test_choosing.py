@@ -238,3 +238,25 @@ def test_a_page_settling_while_another_chooses_the_start_waits_for_its_record(
     threading.Timer(0.5, finish).start()
     settled = pg.settle(p)
     assert settled.start == "long" and [c.interest_num for c in settled.configs] == [1, 4]
+
+
+def test_evaluate_reads_a_taste_mixture_against_its_ceiling(tmp_path, monkeypatch, capsys):
+    """Beside the models, `evaluate` shows the ranking that reads the truth file (the most a
+    model could reach there); without the truth file there is none, and nothing else moves."""
+    reports = {}
+    for truth in (True, False):
+        home = _home(tmp_path, monkeypatch, f"home-{truth}", truth)
+        path = train_bundle("mix", MINDConfig(**TINY, interest_num=2, protocol="future"),
+                            with_serving=False)
+        assert path.parent == home / "artifacts" / "mix"
+        assert main(["evaluate", str(path), "--json"]) == 0
+        reports[truth] = json.loads(capsys.readouterr().out)
+        assert main(["evaluate", str(path)]) == 0
+        table = capsys.readouterr().out
+        assert any(line.startswith("knows the tastes") for line in table.splitlines()) == truth
+    ceiling = reports[True]["ceiling"]
+    assert reports[False]["ceiling"] is None
+    assert reports[True]["models"]["MIND K=2"]["Recall@50"] == pytest.approx(
+        reports[False]["models"]["MIND K=2"]["Recall@50"])
+    assert ceiling["Recall@50"] > reports[True]["models"]["MIND K=2"]["Recall@50"]
+    assert ceiling["Recall@50"] > reports[True]["models"]["most popular"]["Recall@50"] + 0.2
