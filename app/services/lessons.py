@@ -101,6 +101,10 @@ def playground_reading(summary: dict) -> str:
             "what the users rate (few tastes, or tastes mixed too often to separate).")
 
 
+CEILING_NOTE = (" Dotted: a ranking that knows every user's tastes from the truth file, about "
+                "the most any model could reach on this data.")
+
+
 def ceiling_reading(summary: dict, metric: str) -> str:
     """How close each K comes to the ranking that knows the users' tastes (a taste mixture's
     ceiling, mind_core.evaluation.ceiling): how much there was to win at all."""

@@ -336,7 +336,8 @@ def quality_vs_k(sel, models, protocol: str, merge: str) -> None:
                f"dots are single seeds ({len(seeds)} seed(s): {', '.join(map(str, seeds))}); "
                "the most-popular baseline dashed. The verdicts below test each gap with "
                "Welch's t over seeds (false-positive rate at most 5%, measured: "
-               "docs/results.md, \"Calibrating the verdict\").")
+               "docs/results.md, \"Calibrating the verdict\")."
+               + lessons.CEILING_NOTE * bool(summary.get("ceiling")))
     paths = tuple((e.path, e.mtime) for e in sel.family_entries)
     st.plotly_chart(figures.bands_chart(paths, "interest_num", recs.NOISE_N, merge, None,
                                         tuple(metrics), "K"),
@@ -360,6 +361,7 @@ def quality_vs_k(sel, models, protocol: str, merge: str) -> None:
                  column_config={"latency (ms)": st.column_config.NumberColumn(format="%.2f"),
                                 "seeds": st.column_config.NumberColumn(format="%d")})
     st.markdown(lessons.k_verdict(summary, headline(protocol)))
+    st.markdown(lessons.ceiling_reading(summary, headline(protocol)))
     st.markdown(lessons.k_lesson(summary, models[0][1].data.encoded.n_items,
                                  headline(protocol)))
     st.caption(f"Mean ± sd over seeds (n - 1 in the denominator). Latency: one user's retrieval "

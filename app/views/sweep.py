@@ -107,7 +107,10 @@ def results(paths: tuple, param: str, base: MINDConfig, merge: str | None) -> No
     st.subheader(f"Test metrics against {param}")
     st.caption(f"{len(paths)} models, seeds {', '.join(map(str, seeds))}. Line: mean over "
                "seeds; band: ± one standard deviation; dots: single seeds; dashed: most "
-               "popular. A gap under two standard deviations is no difference.")
+               "popular. The verdicts below test each gap with Welch's t over seeds "
+               "(false-positive rate at most 5%, measured: docs/results.md, \"Calibrating the "
+               "verdict\"); where the seeds cannot separate two values they say so, not \"no "
+               "difference\"." + lessons.CEILING_NOTE * bool(summary.get("ceiling")))
     st.plotly_chart(figures.bands_chart(paths, param, recs.NOISE_N, merge, values,
                                         tuple(metrics), param, categorical),
                     width="stretch", key="sweep_chart")
@@ -121,8 +124,9 @@ def results(paths: tuple, param: str, base: MINDConfig, merge: str | None) -> No
         table[f"{param}={recs.value_name(param, r['value'])}"] = cells
     st.dataframe(pd.DataFrame(table).T.fillna(""), width="stretch")
     if param == "interest_num":
-        st.markdown(lessons.k_verdict(summary, "Recall@50" if "Recall@50" in metrics
-                                      else "HR@50"))
+        headline = "Recall@50" if "Recall@50" in metrics else "HR@50"
+        st.markdown(lessons.k_verdict(summary, headline))
+        st.markdown(lessons.ceiling_reading(summary, headline))
     lists_against_seeds(summary, param)
 
 
