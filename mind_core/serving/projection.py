@@ -5,12 +5,18 @@ same map) and every user's active interest vectors are ``transform``ed into the 
 an interest lands among the movies it points at. The metric is cosine: the model scores by inner
 product, and cosine is the part of it that says "which direction" (norms mostly encode
 popularity, which a map should not spread apart). Coordinates are stored in the bundle as
-``projection.npz``; reading them (:func:`load_projection`) never imports umap, whose first import
-and first fit cost ~15 s each here.
+``projection.npz``; reading them (:func:`load_projection`) never imports umap.
+
+UMAP's cost is numba compiling its kernels in every new process (~13-16 s before a first fit
+here), because umap and pynndescent do not ask numba to keep them. :func:`import_umap` does
+(:func:`cache_kernels`): the first process writes them to disk and every later one loads them,
+so a process's first map of ml-100k takes ~3 s instead of ~18 s, with the same coordinates bit
+for bit (tests/serving/test_projection.py; docs/benchmarks.md, "UMAP's kernels kept on disk").
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -35,8 +41,7 @@ def fit_projection(items: np.ndarray, interests: np.ndarray, active: np.ndarray,
     if progress is not None:
         progress("stage", {"message": "UMAP projection: fitting item vectors"})
     t0 = time.perf_counter()
-    import umap  # lazy: ~15 s on first import; never needed to read stored coordinates
-
+    umap = import_umap()  # lazy: never needed to read stored coordinates
     reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(items) - 2), min_dist=min_dist,
                         metric="cosine", n_epochs=n_epochs, random_state=seed,
                         transform_seed=seed, n_jobs=1)
@@ -66,11 +71,42 @@ def fit_projection(items: np.ndarray, interests: np.ndarray, active: np.ndarray,
             "metric": "cosine", "seconds": time.perf_counter() - t0}
 
 
+def import_umap():
+    """``umap``, its numba kernels kept on disk (:func:`cache_kernels`)."""
+    import umap
+
+    cache_kernels()
+    return umap
+
+
+_CACHED = False
+
+
+def cache_kernels(packages=("umap", "pynndescent")) -> int:
+    """Ask numba to keep the compiled kernels of ``packages`` (imported already) on disk: in a
+    ``__pycache__`` beside their sources, or under ``NUMBA_CACHE_DIR``. numba checks each entry
+    against its source file and the CPU, and compiles again when either changed; a kernel it
+    cannot cache is compiled as before, with a warning. Returns how many kernels it enabled
+    (0 after the first call of a process)."""
+    global _CACHED
+    if _CACHED:
+        return 0
+    from numba.core.dispatcher import Dispatcher
+
+    kernels = {id(obj): obj for name, module in list(sys.modules.items())
+               if module is not None and name.split(".")[0] in packages
+               for obj in list(vars(module).values()) if isinstance(obj, Dispatcher)}
+    for kernel in kernels.values():
+        kernel.enable_caching()
+    _CACHED = True
+    return len(kernels)
+
+
 def warm_up() -> float:
-    """Pay UMAP's one-off cost now: its import and the numba compilation of the first fit and
-    transform (~11 s here, every new process: umap's kernels are not cached on disk), on a
-    small random catalogue, so that a process's first real map takes its own seconds only
-    (~2 s for the Playground's). Returns the seconds spent."""
+    """Pay UMAP's one-off cost now: its import and loading (or, the first time on a machine,
+    compiling) the numba kernels of a fit and a transform, on a small random catalogue, so
+    that a process's first real map takes its own seconds only (~2 s for the Playground's).
+    Returns the seconds spent."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
     items = rng.normal(size=(64, 8)).astype(np.float32)

@@ -58,7 +58,8 @@ WORKERS = 2  # warm workers of a request: one per core of the machine this was m
 VALIDATION_SHARE = 1.15  # an epoch's time over its training batches' (validation: ~15%)
 # An index and map built by a worker that compiled UMAP ahead, over the time of a model of the
 # same request: ~3.5 s against ~22 s on the Playground's default request (docs/benchmarks.md);
-# a cold worker's map costs about a model (the compilation, ~15-20 s).
+# a cold worker's map pays UMAP's start too (~3-4 s with its kernels on disk, ~15-20 s when
+# they are compiled: docs/benchmarks.md, "UMAP's kernels kept on disk").
 WARM_SERVE_SHARE = 0.2
 
 
@@ -442,8 +443,9 @@ def _emit(kind: str, index, payload) -> None:
 def _warm_up(setup: dict) -> dict:
     """The one-off costs a process would otherwise pay in its first model, paid before any
     task: torch's lazy imports (the deterministic mode imports torch._inductor, ~1.5 s) and,
-    with ``warm_map`` and no task waiting yet, UMAP's compilation (~20 s: a cold map costs
-    ~18 s where a warm one costs ~3). A task that comes during the compilation waits for it."""
+    with ``warm_map`` and no task waiting yet, UMAP's kernels (~3-4 s once numba keeps them on
+    disk, :func:`mind_core.serving.projection.cache_kernels`; ~15-20 s on a machine's first
+    map, which compiles them). A task that comes meanwhile waits for it."""
     t0 = time.perf_counter()
     torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())
     paid = {"torch": time.perf_counter() - t0}

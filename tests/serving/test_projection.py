@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from mind_core.errors import BundleError
 from mind_core.serving.projection import (
     PROJECTION_FILE,
     fit_projection,
+    import_umap,
     load_projection,
     nearest_items,
 )
@@ -128,3 +130,38 @@ def test_a_map_added_later_is_the_one_built_with_the_bundle(bundle, tmp_path):
     assert record["annoy"] == annoy and record["projection"]["seed"] == bundle.config.seed
     assert not [p for p in copy.iterdir() if p.name.startswith(".tmp-")]
     assert ensure_map(load_bundle(copy)) is False  # already there: nothing refitted
+
+
+def test_umaps_kernels_are_kept_on_disk_and_loaded_by_the_next_process(tmp_path):
+    """umap does not ask numba to cache its kernels, so every process compiled them again
+    (~15 s); fit_projection does. After a fit, the kernels' index files are on disk (where
+    numba keeps them: beside umap's sources, or under NUMBA_CACHE_DIR); a new process loads
+    them without writing anything, and draws the same map."""
+    from numba.core.dispatcher import Dispatcher
+
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from mind_core.serving.projection import fit_projection
+        rng = np.random.default_rng(0)
+        p = fit_projection(rng.normal(size=(80, 8)).astype(np.float32),
+                           rng.normal(size=(5, 2, 8)).astype(np.float32),
+                           np.ones((5, 2), dtype=bool), n_epochs=20)
+        np.save(sys.argv[1], np.concatenate([p["items_xy"][1:],
+                                             p["interests_xy"].reshape(-1, 2)]))
+    """)
+    subprocess.run([sys.executable, "-c", code, tmp_path / "first.npy"], check=True)
+    umap = import_umap()  # where this process would keep them: the same place
+    layouts, umap_ = umap.layouts, umap.umap_
+
+    # two kernels umap leaves uncached: the layout's epoch and the graph's distances
+    kernels = [obj for module in (layouts, umap_) for obj in vars(module).values()
+               if isinstance(obj, Dispatcher) and obj.py_func.__name__ in
+               ("_optimize_layout_euclidean_single_epoch", "smooth_knn_dist")]
+    index = {Path(k._cache._cache_file._index_path) for k in kernels}
+    assert len(index) == 2 and all(p.is_file() for p in index), index
+    written = {p: p.stat().st_mtime_ns for p in index}
+    subprocess.run([sys.executable, "-c", code, tmp_path / "second.npy"], check=True)
+    assert {p: p.stat().st_mtime_ns for p in index} == written  # loaded, not compiled again
+    np.testing.assert_array_equal(np.load(tmp_path / "first.npy"),
+                                  np.load(tmp_path / "second.npy"))
