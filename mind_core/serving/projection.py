@@ -73,7 +73,7 @@ def fit_projection(items: np.ndarray, interests: np.ndarray, active: np.ndarray,
 
 def import_umap():
     """``umap``, its numba kernels kept on disk (:func:`cache_kernels`)."""
-    import umap
+    import umap  # lazy: ~2 s to import, and only a fit needs it
 
     cache_kernels()
     return umap
@@ -91,7 +91,7 @@ def cache_kernels(packages=("umap", "pynndescent")) -> int:
     global _CACHED
     if _CACHED:
         return 0
-    from numba.core.dispatcher import Dispatcher
+    from numba.core.dispatcher import Dispatcher  # lazy: numba loads with umap, for a fit
 
     kernels = {id(obj): obj for name, module in list(sys.modules.items())
                if module is not None and name.split(".")[0] in packages
