@@ -134,9 +134,9 @@ def test_a_map_added_later_is_the_one_built_with_the_bundle(bundle, tmp_path):
 
 def test_umaps_kernels_are_kept_on_disk_and_loaded_by_the_next_process(tmp_path):
     """umap does not ask numba to cache its kernels, so every process compiled them again
-    (~15 s); fit_projection does. After a fit, the kernels' index files are on disk (where
-    numba keeps them: beside umap's sources, or under NUMBA_CACHE_DIR); a new process loads
-    them without writing anything, and draws the same map."""
+    (~15 s); fit_projection does. After a fit here, the kernels' index files are on disk
+    (where numba keeps them: beside umap's sources, or under NUMBA_CACHE_DIR); a new process
+    loads them without writing anything, and draws the same map."""
     from numba.core.dispatcher import Dispatcher
 
     code = textwrap.dedent("""
@@ -150,18 +150,16 @@ def test_umaps_kernels_are_kept_on_disk_and_loaded_by_the_next_process(tmp_path)
         np.save(sys.argv[1], np.concatenate([p["items_xy"][1:],
                                              p["interests_xy"].reshape(-1, 2)]))
     """)
-    subprocess.run([sys.executable, "-c", code, tmp_path / "first.npy"], check=True)
-    umap = import_umap()  # where this process would keep them: the same place
-    layouts, umap_ = umap.layouts, umap.umap_
-
+    exec(code.replace("sys.argv[1]", repr(str(tmp_path / "here.npy"))), {})
+    umap = import_umap()
     # two kernels umap leaves uncached: the layout's epoch and the graph's distances
-    kernels = [obj for module in (layouts, umap_) for obj in vars(module).values()
+    kernels = [obj for module in (umap.layouts, umap.umap_) for obj in vars(module).values()
                if isinstance(obj, Dispatcher) and obj.py_func.__name__ in
                ("_optimize_layout_euclidean_single_epoch", "smooth_knn_dist")]
     index = {Path(k._cache._cache_file._index_path) for k in kernels}
     assert len(index) == 2 and all(p.is_file() for p in index), index
     written = {p: p.stat().st_mtime_ns for p in index}
-    subprocess.run([sys.executable, "-c", code, tmp_path / "second.npy"], check=True)
+    subprocess.run([sys.executable, "-c", code, tmp_path / "there.npy"], check=True)
     assert {p: p.stat().st_mtime_ns for p in index} == written  # loaded, not compiled again
-    np.testing.assert_array_equal(np.load(tmp_path / "first.npy"),
-                                  np.load(tmp_path / "second.npy"))
+    np.testing.assert_array_equal(np.load(tmp_path / "here.npy"),
+                                  np.load(tmp_path / "there.npy"))
