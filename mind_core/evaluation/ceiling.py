@@ -27,10 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mind_core.evaluation.ranking import TOP_N, eval_set_metrics, exclusion_mask, top_n
+from mind_core.evaluation.ranking import TOP_N, eval_set_metrics, exclusion_mask, ranked
 from mind_core.evaluation.tastes import TruthCodes
-
-CHUNK_USERS = 512
 
 
 def taste_weights(tastes: np.ndarray, last_cluster: np.ndarray, n_targets: np.ndarray,
@@ -70,21 +68,19 @@ def oracle_top(data, truth: TruthCodes, ev=None, n: int = TOP_N) -> np.ndarray:
     member = np.zeros((enc.n_items, C))  # (I, C) one-hot cluster of each item
     known = clusters >= 0
     member[np.flatnonzero(known), clusters[known]] = 1.0
-    last = np.asarray([split.sequence[p - 1] if p > split.offsets[u] else 0
-                       for u, p in zip(ev.users, ev.positions, strict=True)])
+    # the last rating before the targets (code 0, no cluster, for a user with no history)
+    has_history = ev.positions > split.offsets[ev.users]
+    last = np.where(has_history, split.sequence[np.maximum(ev.positions - 1, 0)], 0)
     weights = taste_weights(truth.tastes[ev.users], clusters[last], ev.target_counts(),
                             truth.stickiness)  # (E, C)
-    parts = []
-    for i in range(0, len(ev.users), CHUNK_USERS):
-        rows = slice(i, i + CHUNK_USERS)
+
+    def scores_of(rows: slice) -> torch.Tensor:
         seen = exclusion_mask(split, ev, enc.n_items, rows)  # (R, I)
         left = np.where(seen, 0.0, pop)  # (R, I) popularity of what each user can still rate
-        per_cluster = left @ member  # (R, C)
-        share = weights[rows] / np.maximum(per_cluster, 1e-12)  # (R, C)
-        scores = (share @ member.T) * left  # (R, I)
-        parts.append(top_n(torch.as_tensor(scores), seen, n))
-    return np.concatenate(parts) if parts else np.zeros((0, n), dtype=np.int64)
+        share = weights[rows] / np.maximum(left @ member, 1e-12)  # (R, C) per unit of it
+        return torch.as_tensor((share @ member.T) * left)  # (R, I)
 
+    return ranked(split, ev, enc.n_items, scores_of, n)
 
 def taste_ceiling(data, truth: TruthCodes, ev=None) -> dict:
     """The protocol's figures of the oracle's ranking (:func:`oracle_top`) on ``ev``."""
